@@ -1,0 +1,116 @@
+package provider
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Provider is a named webhook sender: a scheme plus the defaults that
+// make it work out of the box.
+type Provider struct {
+	// Name is the config name: lowercase snake_case, as ngrok spells it
+	// where ngrok has one.
+	Name string
+	// Aliases are other names users know the provider by.
+	Aliases []string
+	Scheme  Scheme
+	// Tolerance is the default bound on timestamp skew; zero for schemes
+	// that sign no time.
+	Tolerance time.Duration
+	// EventID and EventType say where the event's id (the deduplication
+	// key) and type are found; the first non-empty source wins.
+	EventID   []Field
+	EventType []Field
+	// RefusalStatus is the status for a failed verification when the
+	// provider requires a particular one. Zero means 401.
+	RefusalStatus int
+	// Docs points at the provider's own description of its signatures.
+	Docs string
+}
+
+// NewVerifier builds a verifier with the provider's default tolerance
+// unless cfg overrides it.
+func (p *Provider) NewVerifier(cfg VerifierConfig) (Verifier, error) {
+	switch {
+	case cfg.Tolerance == 0:
+		cfg.Tolerance = p.Tolerance
+	case cfg.Tolerance < 0:
+		cfg.Tolerance = 0
+	}
+	v, err := p.Scheme.NewVerifier(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
+	}
+	return v, nil
+}
+
+// Field is one place an event property can be read from.
+type Field struct {
+	// Header names a request header.
+	Header string `json:"header,omitempty"`
+	// JSON is a path into a JSON body (gjson syntax, e.g. "data.id").
+	JSON string `json:"json,omitempty"`
+}
+
+// Extract returns the first non-empty value among fields.
+func Extract(fields []Field, h http.Header, body []byte) string {
+	for _, f := range fields {
+		if f.Header != "" {
+			if v := h.Get(f.Header); v != "" {
+				return v
+			}
+		}
+		if f.JSON != "" {
+			if v := gjson.GetBytes(body, f.JSON); v.Exists() && v.Type != gjson.JSON && v.Type != gjson.Null {
+				return v.String()
+			}
+		}
+	}
+	return ""
+}
+
+var registry = map[string]*Provider{}
+
+// Register adds a provider under its name and aliases. It panics on a
+// duplicate, which is a programming error caught by any test run.
+func Register(p *Provider) {
+	for _, name := range append([]string{p.Name}, p.Aliases...) {
+		if _, dup := registry[name]; dup {
+			panic("provider: duplicate name " + name)
+		}
+		registry[name] = p
+	}
+}
+
+// Lookup finds a provider by name or alias.
+func Lookup(name string) (*Provider, bool) {
+	p, ok := registry[name]
+	return p, ok
+}
+
+// All returns every provider once, sorted by name.
+func All() []*Provider {
+	var out []*Provider
+	for name, p := range registry {
+		if name == p.Name {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Names returns every accepted name, aliases included, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for name := range registry {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -29,6 +29,9 @@ type Provider struct {
 	// RefusalStatus is the status for a failed verification when the
 	// provider requires a particular one. Zero means 401.
 	RefusalStatus int
+	// Handshake answers the provider's endpoint challenges; nil for
+	// providers without one.
+	Handshake Handshake
 	// Docs points at the provider's own description of its signatures.
 	Docs string
 }

@@ -1,0 +1,65 @@
+package caddymodule
+
+import (
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// delivery accumulates what the log line and the metrics say about one
+// request. It holds no secret and no body.
+type delivery struct {
+	start         time.Time
+	provider      string
+	eventID       string
+	eventType     string
+	outcome       string
+	reason        string
+	status        int
+	bytes         int64
+	upstreamBytes int64
+	err           error
+}
+
+// finish writes the delivery's single log line and counts it.
+func (h *Handler) finish(d *delivery) {
+	elapsed := h.now().Sub(d.start)
+	h.metrics.observe(d, elapsed)
+	fields := []zap.Field{
+		zap.String("provider", d.provider),
+		zap.String("event_id", d.eventID),
+		zap.String("event_type", d.eventType),
+		zap.String("outcome", d.outcome),
+		zap.Int("status", d.status),
+		zap.Int64("bytes", d.bytes),
+		zap.Duration("duration", elapsed),
+	}
+	if d.reason != "" {
+		fields = append(fields, zap.String("reason", d.reason))
+	}
+	if d.outcome == outcomeForwarded {
+		fields = append(fields, zap.Int("upstream_status", d.status), zap.Int64("upstream_bytes", d.upstreamBytes))
+	}
+	if d.err != nil {
+		fields = append(fields, zap.Error(d.err))
+	}
+	switch {
+	case d.err != nil || d.status >= 500:
+		h.logger.Error("delivery", fields...)
+	case d.outcome == outcomeRefused:
+		h.logger.Warn("delivery", fields...)
+	default:
+		h.logger.Info("delivery", fields...)
+	}
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}

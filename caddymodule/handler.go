@@ -1,0 +1,238 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler verifies one provider's webhooks and hands verified deliveries,
+// byte for byte, to the next handler (usually reverse_proxy). Everything
+// else gets a problem+json refusal and never reaches the next handler.
+type Handler struct {
+	// Provider names the sender: a built-in provider (list them with
+	// `webhook-gateway providers`) or, when a generic scheme such as HMAC
+	// is given, a name of your choosing for logs and placeholders.
+	// Required.
+	Provider string `json:"provider"`
+
+	// HMAC describes a generic HMAC scheme for a sender that is not built
+	// in. It cannot be combined with a built-in provider's name.
+	HMAC *provider.HMAC `json:"hmac,omitempty"`
+
+	// Secrets verify signatures. Several are tried in order, so a new
+	// secret can be added before the old one is retired. {env.NAME} and
+	// {file./path} placeholders are resolved once, at provision time.
+	// Required.
+	Secrets []string `json:"secrets,omitempty"`
+
+	// Tolerance bounds the distance between a delivery's signed timestamp
+	// and the gateway's clock, both ways. Default: the provider's (5m for
+	// most providers that sign a timestamp). Negative: no check.
+	Tolerance caddy.Duration `json:"tolerance,omitempty"`
+
+	// PublicURL is the URL the provider was told to call, for providers
+	// that sign it. Default: the URL of the request as received, before
+	// any rewrite, with the scheme from the connection.
+	PublicURL string `json:"public_url,omitempty"`
+
+	// MaxBody caps the request body in bytes; a larger one gets 413
+	// without being read whole. Default: 1048576 (1 MiB).
+	MaxBody int64 `json:"max_body,omitempty"`
+
+	// Methods lists the methods deliveries may use. Default: ["POST"].
+	Methods []string `json:"methods,omitempty"`
+
+	// EventID says where the event's id is read, first found wins.
+	// Default: the provider's.
+	EventID []provider.Field `json:"event_id,omitempty"`
+
+	// EventType says where the event's type is read. Default: the
+	// provider's.
+	EventType []provider.Field `json:"event_type,omitempty"`
+
+	// RefusalStatus is the status of a refused verification. Default: the
+	// provider's requirement, else 401.
+	RefusalStatus int `json:"refusal_status,omitempty"`
+
+	// VerifyToken is the token a provider's unsigned subscription
+	// challenge must carry (Meta's hub.verify_token).
+	VerifyToken string `json:"verify_token,omitempty"`
+
+	provider *provider.Provider
+	verifier provider.Verifier
+	secrets  []string
+	methods  []string
+	logger   *zap.Logger
+	metrics  *metrics
+	now      func() time.Time
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.webhook_gateway",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision resolves the provider and the secrets and builds the verifier.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if _, err := ctx.App(appName); err != nil {
+		return fmt.Errorf("loading webhook_gateway app: %w", err)
+	}
+	p, err := h.resolveProvider()
+	if err != nil {
+		return err
+	}
+	h.provider = p
+	if h.secrets, err = resolveSecrets(h.Secrets); err != nil {
+		return fmt.Errorf("provider %s: %w", h.Provider, err)
+	}
+	h.verifier, err = p.NewVerifier(provider.VerifierConfig{
+		Secrets:   h.secrets,
+		Tolerance: time.Duration(h.Tolerance),
+	})
+	if err != nil {
+		return err
+	}
+	h.methods = h.allowedMethods()
+	if h.metrics, err = registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	return nil
+}
+
+// resolveProvider finds the built-in provider or builds one from a
+// generic scheme.
+func (h *Handler) resolveProvider() (*provider.Provider, error) {
+	if h.Provider == "" {
+		return nil, fmt.Errorf("provider is required")
+	}
+	builtin, known := provider.Lookup(h.Provider)
+	if h.HMAC == nil {
+		if !known {
+			return nil, fmt.Errorf("unknown provider %q (run `webhook-gateway providers` for the list, or describe it with a scheme block)", h.Provider)
+		}
+		return builtin, nil
+	}
+	if known {
+		return nil, fmt.Errorf("provider %q is built in; give a generic scheme another name", h.Provider)
+	}
+	if err := h.HMAC.Validate(); err != nil {
+		return nil, fmt.Errorf("provider %s: %w", h.Provider, err)
+	}
+	p := &provider.Provider{Name: h.Provider, Scheme: h.HMAC}
+	if h.HMAC.HasTimestamp() {
+		p.Tolerance = 5 * time.Minute
+	}
+	for _, name := range h.HMAC.IDHeader {
+		p.EventID = append(p.EventID, provider.Field{Header: name})
+	}
+	return p, nil
+}
+
+// resolveSecrets expands placeholders once, so that a secret file or
+// variable is read at start-up and a missing one fails the config.
+func resolveSecrets(raw []string) ([]string, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("no secret configured")
+	}
+	repl := caddy.NewReplacer()
+	out := make([]string, len(raw))
+	for i, s := range raw {
+		v := repl.ReplaceKnown(s, "")
+		if strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("secret #%d (%s) resolved to an empty value", i+1, placeholderOnly(s))
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// placeholderOnly names a secret in an error only by its placeholder:
+// a literal secret is never echoed.
+func placeholderOnly(s string) string {
+	if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+		return s
+	}
+	return "a literal value"
+}
+
+func (h *Handler) allowedMethods() []string {
+	methods := h.Methods
+	if len(methods) == 0 {
+		methods = []string{http.MethodPost}
+	}
+	methods = slices.Clone(methods)
+	if hs := h.provider.Handshake; hs != nil {
+		methods = append(methods, hs.Methods()...)
+	}
+	for i, m := range methods {
+		methods[i] = strings.ToUpper(m)
+	}
+	slices.Sort(methods)
+	return slices.Compact(methods)
+}
+
+// Validate checks what Provision cannot fix.
+func (h *Handler) Validate() error {
+	if h.MaxBody < 0 {
+		return fmt.Errorf("max_body must not be negative")
+	}
+	if s := h.RefusalStatus; s != 0 && (s < 400 || s > 499) {
+		return fmt.Errorf("refusal_status %d is not a 4xx status", s)
+	}
+	return nil
+}
+
+func (h *Handler) maxBody() int64 {
+	if h.MaxBody > 0 {
+		return h.MaxBody
+	}
+	return defaultMaxBody
+}
+
+func (h *Handler) refusalStatus() int {
+	switch {
+	case h.RefusalStatus != 0:
+		return h.RefusalStatus
+	case h.provider.RefusalStatus != 0:
+		return h.provider.RefusalStatus
+	}
+	return http.StatusUnauthorized
+}
+
+func (h *Handler) eventFields() (id, typ []provider.Field) {
+	id, typ = h.EventID, h.EventType
+	if len(id) == 0 {
+		id = h.provider.EventID
+	}
+	if len(typ) == 0 {
+		typ = h.provider.EventType
+	}
+	return id, typ
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,175 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
+)
+
+// Headers the upstream receives with a verified delivery. Any copy sent
+// by the client is removed first, so the upstream can trust them.
+const (
+	HeaderProvider  = "Webhook-Gateway-Provider"
+	HeaderEventID   = "Webhook-Gateway-Event-Id"
+	HeaderEventType = "Webhook-Gateway-Event-Type"
+)
+
+// Outcomes of a delivery, as logged and counted.
+const (
+	outcomeForwarded = "forwarded"
+	outcomeRefused   = "refused"
+	outcomeAnswered  = "answered" // a handshake the gateway answered itself
+)
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	d := &delivery{start: h.now(), provider: h.provider.Name}
+	defer h.finish(d)
+
+	if !h.methodAllowed(r.Method) {
+		w.Header().Set("Allow", strings.Join(h.methods, ", "))
+		return h.refuse(w, d, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not accepted here")
+	}
+	buf, err := readBody(r, h.maxBody())
+	if errors.Is(err, errBodyTooLarge) {
+		return h.refuse(w, d, http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds the limit of "+formatBytes(h.maxBody()))
+	}
+	if err != nil {
+		return h.refuse(w, d, http.StatusBadRequest, "body_unreadable", "the request body could not be read")
+	}
+	body := restoreBody(r, buf)
+	defer body.done()
+	d.bytes = int64(buf.Len())
+
+	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: buf.Bytes(), Now: d.start}
+	if ans, ok := h.handshake(req, (provider.Handshake).BeforeVerify); ok {
+		return h.answer(w, d, ans)
+	}
+	verified, err := h.verifier.Verify(req)
+	if err != nil {
+		return h.refuseVerification(w, d, err)
+	}
+	if ans, ok := h.handshake(req, (provider.Handshake).AfterVerify); ok {
+		return h.answer(w, d, ans)
+	}
+	h.identify(r, d, verified, buf.Bytes())
+	return h.forward(w, r, d, next)
+}
+
+func (h *Handler) methodAllowed(method string) bool {
+	for _, m := range h.methods {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+// handshake runs one phase of the provider's challenge handling.
+func (h *Handler) handshake(req *provider.Request, phase func(provider.Handshake, *provider.Request, provider.HandshakeConfig) (*provider.Answer, bool)) (*provider.Answer, bool) {
+	hs := h.provider.Handshake
+	if hs == nil {
+		return nil, false
+	}
+	return phase(hs, req, provider.HandshakeConfig{Secrets: h.secrets, VerifyToken: h.VerifyToken})
+}
+
+func (h *Handler) answer(w http.ResponseWriter, d *delivery, ans *provider.Answer) error {
+	d.outcome = outcomeAnswered
+	for k, vs := range ans.Header {
+		w.Header()[k] = vs
+	}
+	status := ans.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	d.status = status
+	w.WriteHeader(status)
+	_, err := w.Write(ans.Body)
+	return err
+}
+
+func (h *Handler) refuseVerification(w http.ResponseWriter, d *delivery, err error) error {
+	var perr *provider.Error
+	if !errors.As(err, &perr) {
+		perr = &provider.Error{Reason: provider.ReasonSignatureMismatch, Detail: "the signature could not be verified"}
+	}
+	return h.refuse(w, d, h.refusalStatus(), string(perr.Reason), perr.Detail)
+}
+
+// refuse answers for the gateway itself; the request goes no further.
+func (h *Handler) refuse(w http.ResponseWriter, d *delivery, status int, reason, detail string) error {
+	d.outcome, d.reason, d.status = outcomeRefused, reason, status
+	writeProblem(w, status, reason, detail, 0)
+	return nil
+}
+
+// identify reads the event's id and type and publishes them as
+// placeholders and upstream headers.
+func (h *Handler) identify(r *http.Request, d *delivery, v provider.Verified, body []byte) {
+	idFields, typeFields := h.eventFields()
+	d.eventID = provider.Extract(idFields, r.Header, body)
+	d.eventType = provider.Extract(typeFields, r.Header, body)
+
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("webhook.provider", d.provider)
+		repl.Set("webhook.event_id", d.eventID)
+		repl.Set("webhook.event_type", d.eventType)
+		ts := ""
+		if !v.Timestamp.IsZero() {
+			ts = v.Timestamp.UTC().Format(time.RFC3339)
+		}
+		repl.Set("webhook.timestamp", ts)
+	}
+	r.Header.Del(HeaderProvider)
+	r.Header.Del(HeaderEventID)
+	r.Header.Del(HeaderEventType)
+	r.Header.Set(HeaderProvider, d.provider)
+	if d.eventID != "" {
+		r.Header.Set(HeaderEventID, d.eventID)
+	}
+	if d.eventType != "" {
+		r.Header.Set(HeaderEventType, d.eventType)
+	}
+}
+
+// forward passes the delivery on and notes the upstream's answer.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *delivery, next caddyhttp.Handler) error {
+	rec := newRecorder(w)
+	err := next.ServeHTTP(rec, r)
+	d.outcome, d.status, d.upstreamBytes = outcomeForwarded, rec.status, rec.bytes
+	var herr caddyhttp.HandlerError
+	if errors.As(err, &herr) && rec.status == 0 {
+		d.status = herr.StatusCode
+	}
+	if err != nil {
+		d.err = err
+	}
+	return err
+}
+
+// publicURL is what URL-signing providers signed: the configured public
+// URL, else the URL the client used, before any rewrite.
+func (h *Handler) publicURL(r *http.Request) string {
+	orig := r
+	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
+		orig = &o
+	}
+	if h.PublicURL != "" {
+		if orig.URL.RawQuery != "" && !strings.Contains(h.PublicURL, "?") {
+			return h.PublicURL + "?" + orig.URL.RawQuery
+		}
+		return h.PublicURL
+	}
+	scheme := "http"
+	if orig.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + orig.Host + orig.URL.RequestURI()
+}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Err("webhook_gateway needs a provider name, e.g. `webhook_gateway stripe`")
 	}
 	h.Provider = d.Val()
+	nameToken := d.Token()
 	if d.NextArg() {
 		return d.ArgErr()
 	}
@@ -58,7 +60,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	if h.HMAC == nil {
 		if _, ok := provider.Lookup(h.Provider); !ok {
-			return d.Errf("unknown provider %q: run `webhook-gateway providers` for the list, or add a `scheme hmac { … }` block", h.Provider)
+			// Point at the name, not at the end of the block we had to read
+			// to know that no scheme describes it.
+			return fmt.Errorf("unknown provider %q: run `webhook-gateway providers` for the list, or add a `scheme hmac { … }` block, at %s:%d",
+				h.Provider, nameToken.File, nameToken.Line)
 		}
 	}
 	if len(h.Secrets) == 0 {

@@ -1,0 +1,133 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/webrev/webhook-gateway/internal/gatewaytest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/caddyfile")
+
+// TestAdaptGolden pins `caddy adapt` output for the Caddyfiles in
+// testdata/caddyfile and for Caddyfile.example.
+func TestAdaptGolden(t *testing.T) {
+	inputs, _ := filepath.Glob("../testdata/caddyfile/*.caddyfile")
+	inputs = append(inputs, "../Caddyfile.example")
+	if len(inputs) < 4 {
+		t.Fatalf("found only %d Caddyfiles", len(inputs))
+	}
+	for _, in := range inputs {
+		name := strings.TrimSuffix(filepath.Base(in), ".caddyfile")
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := gatewaytest.Adapt(string(src))
+			if err != nil {
+				t.Fatalf("adapting: %v", err)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, got, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			golden := filepath.Join("../testdata/caddyfile", name+".json")
+			if *update {
+				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("reading golden file (run with -update to create it): %v", err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Errorf("adapted JSON differs from %s (run with -update after checking):\n%s", golden, pretty.Bytes())
+			}
+		})
+	}
+}
+
+// TestCaddyfileErrorsNameTheToken checks that config mistakes are
+// refused with a message that names the bad token and its line.
+func TestCaddyfileErrorsNameTheToken(t *testing.T) {
+	cases := []struct {
+		name, block string
+		want        []string
+	}{
+		{"unknown_provider", "webhook_gateway stripee {\n secret s\n}", []string{`unknown provider "stripee"`, "Caddyfile:2"}},
+		{"no_provider", "webhook_gateway {\n secret s\n}", []string{"needs a provider name"}},
+		{"missing_secret", "webhook_gateway stripe {\n tolerance 5m\n}", []string{"provider stripe: no secret configured"}},
+		{"bad_duration", "webhook_gateway stripe {\n secret s\n tolerance fivem\n}", []string{`bad tolerance "fivem"`, "Caddyfile:4"}},
+		{"negative_duration", "webhook_gateway stripe {\n secret s\n tolerance -5m\n}", []string{`bad tolerance "-5m"`}},
+		{"bad_size", "webhook_gateway stripe {\n secret s\n max_body lots\n}", []string{`bad size "lots"`}},
+		{"unknown_option", "webhook_gateway stripe {\n secret s\n secrte t\n}", []string{`unknown webhook_gateway option "secrte"`, "Caddyfile:4"}},
+		{"unknown_scheme", "webhook_gateway acme {\n secret s\n scheme rot13 {\n }\n}", []string{`unknown scheme "rot13"`}},
+		{"bad_algorithm", "webhook_gateway acme {\n secret s\n scheme hmac {\n header X-Sig\n algorithm md5\n }\n}", []string{`unknown algorithm "md5"`}},
+		{"bad_template", "webhook_gateway acme {\n secret s\n scheme hmac {\n header X-Sig\n content \"{bdy}\"\n }\n}", []string{"unknown field {bdy}"}},
+		{"scheme_without_header", "webhook_gateway acme {\n secret s\n scheme hmac {\n algorithm sha1\n }\n}", []string{"header is required"}},
+		{"bad_event_source", "webhook_gateway stripe {\n secret s\n event_id cookie id\n}", []string{`bad source "cookie"`}},
+		{"global_unknown", "", []string{`unknown webhook_gateway global option "redis_url"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := "{\n\twebhook_gateway {\n\t\tredis_url x\n\t}\n}\n"
+			if c.block != "" {
+				src = "localhost {\n" + c.block + "\n}\n"
+			}
+			_, err := gatewaytest.Adapt(src)
+			if err == nil {
+				t.Fatal("adapted without error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestProvisionErrors covers mistakes only visible when the config is
+// loaded: placeholders that resolve to nothing, and JSON that bypasses
+// the Caddyfile's checks.
+func TestProvisionErrors(t *testing.T) {
+	t.Setenv("WG_TEST_EMPTY", "")
+	cases := []struct {
+		name, handler string
+		want          string
+	}{
+		{"env_secret_empty", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{env.WG_TEST_UNSET_VAR}"]}`, "secret #1 ({env.WG_TEST_UNSET_VAR}) resolved to an empty value"},
+		{"env_secret_blank", `{"handler":"webhook_gateway","provider":"stripe","secrets":["x","{env.WG_TEST_EMPTY}"]}`, "secret #2 ({env.WG_TEST_EMPTY}) resolved to an empty value"},
+		{"file_secret_missing", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{file./nonexistent/secret}"]}`, "secret #1 ({file./nonexistent/secret}) resolved to an empty value"},
+		{"unknown_provider_json", `{"handler":"webhook_gateway","provider":"strip","secrets":["x"]}`, `unknown provider "strip"`},
+		{"builtin_with_scheme", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"hmac":{"header":["X"]}}`, `provider "github" is built in`},
+		{"bad_whsec_secret", `{"handler":"webhook_gateway","provider":"svix","secrets":["whsec_***"]}`, "secret #1: secret is not valid base64"},
+		{"bad_refusal_status", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"refusal_status":200}`, "refusal_status 200 is not a 4xx status"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := `{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` + c.handler + `]}]}}}}}`
+			var parsed caddy.Config
+			if err := json.Unmarshal([]byte(cfg), &parsed); err != nil {
+				t.Fatal(err)
+			}
+			err := caddy.Validate(&parsed)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want it to contain %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "***") {
+				t.Errorf("the error shows the secret: %v", err)
+			}
+		})
+	}
+}

@@ -30,6 +30,14 @@ func standardWebhooks(families ...string) *HMAC {
 	return s
 }
 
+// standardWebhooksV1a is the spec's Ed25519 variant: same headers and
+// content, "v1a" entries.
+func standardWebhooksV1a(families ...string) *HMAC {
+	s := standardWebhooks(families...)
+	s.SignatureKey = "v1a"
+	return s
+}
+
 var builtin = []*Provider{
 	{
 		Name: "stripe",
@@ -56,8 +64,13 @@ var builtin = []*Provider{
 		Docs:      "https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries",
 	},
 	{
-		Name:      "standard_webhooks",
-		Scheme:    standardWebhooks("webhook", "svix"),
+		Name: "standard_webhooks",
+		// whpk_/whsk_ keys select the spec's asymmetric v1a signatures.
+		Scheme: &byKeyPrefix{
+			Scheme:   standardWebhooks("webhook", "svix"),
+			prefixes: []string{"whpk_", "whsk_"},
+			alt:      &PublicKey{Algorithm: Ed25519, Layout: *standardWebhooksV1a("webhook", "svix")},
+		},
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{{Header: "Webhook-Id"}, {Header: "Svix-Id"}},
 		EventType: []Field{{JSON: "type"}},
@@ -93,6 +106,7 @@ var builtin = []*Provider{
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{{JSON: "event_id"}},
 		EventType: []Field{{JSON: "event.type"}, {JSON: "type"}},
+		Handshake: EventChallenge{When: Field{JSON: "type"}, Equals: "url_verification", Challenge: "challenge"},
 		Docs:      "https://api.slack.com/authentication/verifying-requests-from-slack",
 	},
 }

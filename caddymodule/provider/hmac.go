@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"hash"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // Algorithm names the hash under an HMAC.
@@ -104,13 +107,34 @@ type HMAC struct {
 	// Default: "{body}".
 	Content string `json:"content,omitempty"`
 
-	// SecretEncoding is raw, whsec, base64 or hex. Default: raw.
+	// SecretEncoding is raw, whsec, base64, hex or sha1. Default: raw.
 	SecretEncoding SecretEncoding `json:"secret_encoding,omitempty"`
+
+	// KeyPrefixHash makes the signature a plain hash of the key followed
+	// by the content instead of an HMAC (HubSpot's v1 and v2).
+	KeyPrefixHash bool `json:"key_prefix_hash,omitempty"`
+
+	// EveryHeader reads every header of Header, not the first present
+	// one, and pools their signatures (Box's primary and secondary).
+	EveryHeader bool `json:"every_header,omitempty"`
+
+	// Numbered makes Header the stem of numbered headers, Header-1,
+	// Header-2, …, one per active key (DocuSign). Implies EveryHeader.
+	Numbered bool `json:"numbered,omitempty"`
+
+	// SetSeparator splits a header into complete signature lists, each
+	// with its own timestamp, any of which may match (Persona sends two
+	// "t=…,v1=…" sets separated by a space while a secret rotates).
+	SetSeparator string `json:"set_separator,omitempty"`
+
+	// TimestampJSON is a gjson path to the send time inside the body,
+	// which the body signature covers (Linear's webhookTimestamp).
+	TimestampJSON string `json:"timestamp_json,omitempty"`
 }
 
 // HasTimestamp reports whether the scheme signs a send time.
 func (s *HMAC) HasTimestamp() bool {
-	return s.TimestampKey != "" || len(s.TimestampHeader) > 0
+	return s.TimestampKey != "" || len(s.TimestampHeader) > 0 || s.TimestampJSON != ""
 }
 
 // Validate checks the description; its errors name the bad field.
@@ -130,7 +154,15 @@ type compiled struct {
 	pairSep  string
 	keySep   string
 	sigBytes int
+	every    bool
 }
+
+// maxNumbered bounds the numbered headers read (DocuSign allows a
+// handful of active keys).
+const maxNumbered = 8
+
+// maxSets bounds the signature sets read from one header.
+const maxSets = 4
 
 func (s *HMAC) compile() (*compiled, error) {
 	if len(s.Header) == 0 {
@@ -147,15 +179,25 @@ func (s *HMAC) compile() (*compiled, error) {
 		return nil, fmt.Errorf("hmac scheme: unknown timestamp_format %q (known: unix, unix_ms, rfc3339)", s.TimestampFormat)
 	}
 	if !s.SecretEncoding.valid() {
-		return nil, fmt.Errorf("hmac scheme: unknown secret_encoding %q (known: raw, whsec, base64, hex)", s.SecretEncoding)
+		return nil, fmt.Errorf("hmac scheme: unknown secret_encoding %q (known: raw, whsec, base64, hex, sha1)", s.SecretEncoding)
 	}
 	if s.TimestampKey != "" && s.SignatureKey == "" {
 		return nil, fmt.Errorf("hmac scheme: timestamp_key needs signature_key")
 	}
 	for _, family := range [][]string{s.TimestampHeader, s.IDHeader} {
-		if len(family) > 0 && len(family) != len(s.Header) {
-			return nil, fmt.Errorf("hmac scheme: timestamp_header and id_header need one name per signature header")
+		if len(family) > 1 && len(family) != len(s.Header) {
+			return nil, fmt.Errorf("hmac scheme: timestamp_header and id_header need one name, or one per signature header")
 		}
+	}
+	if s.SetSeparator != "" && (s.EveryHeader || s.Numbered) {
+		return nil, fmt.Errorf("hmac scheme: set_separator cannot be combined with every_header or numbered")
+	}
+	headers := canonical(s.Header)
+	if s.Numbered {
+		if len(headers) != 1 {
+			return nil, fmt.Errorf("hmac scheme: numbered needs exactly one header stem")
+		}
+		headers = numbered(headers[0])
 	}
 	tmpl := s.Content
 	if tmpl == "" {
@@ -175,13 +217,44 @@ func (s *HMAC) compile() (*compiled, error) {
 		HMAC:     s,
 		newHash:  newHash,
 		content:  c,
-		headers:  canonical(s.Header),
+		headers:  headers,
 		tsHdrs:   canonical(s.TimestampHeader),
 		idHdrs:   canonical(s.IDHeader),
 		pairSep:  orDefault(s.PairSeparator, ","),
 		keySep:   orDefault(s.KeySeparator, "="),
 		sigBytes: newHash().Size(),
+		every:    s.EveryHeader || s.Numbered,
 	}, nil
+}
+
+func numbered(stem string) []string {
+	names := make([]string, maxNumbered)
+	for i := range names {
+		names[i] = stem + "-" + strconv.Itoa(i+1)
+	}
+	return names
+}
+
+// newMAC keys a MAC, or the key-prefixed hash some providers use instead.
+func (c *compiled) newMAC(key []byte) hash.Hash {
+	if c.KeyPrefixHash {
+		h := &prefixHash{Hash: c.newHash(), key: key}
+		h.Reset()
+		return h
+	}
+	return hmac.New(c.newHash, key)
+}
+
+// prefixHash is H(key || content): weaker than an HMAC, but it is what
+// HubSpot's v1 and v2 signatures are.
+type prefixHash struct {
+	hash.Hash
+	key []byte
+}
+
+func (h *prefixHash) Reset() {
+	h.Hash.Reset()
+	h.Hash.Write(h.key)
 }
 
 // NewVerifier implements Scheme.
@@ -190,51 +263,84 @@ func (s *HMAC) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := decodeKeys(s.SecretEncoding, cfg.Secrets)
+	if err := c.needs(cfg); err != nil {
+		return nil, err
+	}
+	macs, err := c.macPools(s.SecretEncoding, cfg.Secrets)
 	if err != nil {
 		return nil, err
 	}
-	v := &hmacVerifier{c: c, tolerance: cfg.Tolerance}
-	for _, k := range keys {
-		v.macs = append(v.macs, newMACPool(c.newHash, k))
-	}
-	return v, nil
+	return &hmacVerifier{c: c, macs: macs, cfg: cfg}, nil
 }
 
 // Describe implements Scheme.
 func (s *HMAC) Describe() Description {
 	kind := "hmac-" + string(orDefault(string(s.Algorithm), "sha256")) + "/" + orDefault(string(s.Encoding), "hex")
+	if s.KeyPrefixHash {
+		kind = string(orDefault(string(s.Algorithm), "sha256")) + "(key+content)/" + orDefault(string(s.Encoding), "hex")
+	}
 	hdrs := append([]string(nil), s.Header...)
+	if s.Numbered {
+		hdrs[0] += "-N"
+	}
 	hdrs = append(hdrs, s.TimestampHeader...)
 	return Description{Kind: kind, Headers: hdrs}
 }
 
 // Sign implements Scheme, using the first header family.
 func (s *HMAC) Sign(secret string, m *Message) error {
-	c, err := s.compile()
+	c, key, err := keyed(s.compile, s.SecretEncoding, secret)
 	if err != nil {
 		return err
 	}
-	key, err := s.SecretEncoding.decode(secret)
+	return c.sign(m, func(vals *contentValues) ([]byte, error) {
+		mac := c.newMAC(key)
+		c.content.writeTo(mac, vals, nil)
+		return mac.Sum(nil), nil
+	})
+}
+
+// keyed compiles a scheme and decodes the one secret it signs with.
+func keyed(compile func() (*compiled, error), enc SecretEncoding, secret string) (*compiled, []byte, error) {
+	c, err := compile()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	key, err := enc.decode(secret)
+	return c, key, err
+}
+
+// sign writes the headers of m around the signature that sum computes
+// over the content; the HMAC and public-key schemes share it.
+func (c *compiled) sign(m *Message, sum func(*contentValues) ([]byte, error)) error {
 	if m.Header == nil {
 		m.Header = http.Header{}
 	}
 	ts := c.TimestampFormat.format(m.Timestamp)
+	if c.TimestampJSON != "" {
+		ts = gjson.GetBytes(m.Body, c.TimestampJSON).String()
+	}
 	if len(c.tsHdrs) > 0 {
 		m.Header.Set(c.tsHdrs[0], ts)
 	}
 	if len(c.idHdrs) > 0 {
 		m.Header.Set(c.idHdrs[0], m.ID)
 	}
-	mac := hmac.New(c.newHash, key)
-	c.content.writeTo(mac, &contentValues{
-		body: m.Body, timestamp: ts, id: m.ID, method: m.Method, url: m.URL, header: m.Header,
+	raw, err := sum(&contentValues{
+		body: m.Body, timestamp: ts, id: m.ID, method: m.Method, url: m.URL, header: m.Header, webhookID: m.WebhookID,
 	})
-	sig := c.encode(mac.Sum(nil))
-	m.Header.Set(c.headers[0], c.headerValue(ts, sig))
+	if err != nil {
+		return err
+	}
+	m.Header.Set(c.headers[0], c.headerValue(ts, c.encode(raw)))
+	return nil
+}
+
+// needs checks that a route gives what the content refers to.
+func (c *compiled) needs(cfg VerifierConfig) error {
+	if c.content.uses(segWebhookID) && cfg.WebhookID == "" {
+		return fmt.Errorf("signed content uses {webhook_id} but no webhook id is configured")
+	}
 	return nil
 }
 
@@ -261,16 +367,41 @@ func (c *compiled) headerValue(ts, sig string) string {
 // allocations that a busy route should not pay per request.
 type macPool struct{ pool sync.Pool }
 
-func newMACPool(newHash func() hash.Hash, key []byte) *macPool {
-	p := &macPool{}
-	p.pool.New = func() any { return hmac.New(newHash, key) }
-	return p
+// pooledMAC carries, beside the MAC, the buffers that the hot path would
+// otherwise allocate: a hash's Sum and Write, being interface calls,
+// move any stack buffer handed to them onto the heap.
+type pooledMAC struct {
+	hash.Hash
+	sum     [sha512.Size]byte
+	scratch [scratchSize]byte
 }
 
+// macPools decodes the secrets and pools a MAC for each.
+func (c *compiled) macPools(enc SecretEncoding, secrets []string) ([]*macPool, error) {
+	keys, err := decodeKeys(enc, secrets)
+	if err != nil {
+		return nil, err
+	}
+	pools := make([]*macPool, len(keys))
+	for i, key := range keys {
+		pools[i] = &macPool{}
+		pools[i].pool.New = func() any { return &pooledMAC{Hash: c.newMAC(key)} }
+	}
+	return pools, nil
+}
+
+func (p *macPool) get() *pooledMAC {
+	m := p.pool.Get().(*pooledMAC)
+	m.Reset()
+	return m
+}
+
+func (p *macPool) put(m *pooledMAC) { p.pool.Put(m) }
+
 type hmacVerifier struct {
-	c         *compiled
-	macs      []*macPool
-	tolerance time.Duration
+	c    *compiled
+	macs []*macPool
+	cfg  VerifierConfig
 }
 
 // parsedHeader is a signature header taken apart without allocating:
@@ -283,29 +414,88 @@ type parsedHeader struct {
 }
 
 func (v *hmacVerifier) Verify(r *Request) (Verified, error) {
-	var p parsedHeader
-	if err := v.c.parse(r.Header, &p); err != nil {
+	return v.c.verify(r, &v.cfg, checker{hmac: v})
+}
+
+// checker is the primitive that a verification ends with. A struct of
+// concrete pointers rather than a func value keeps the parsed header and
+// the content values on the stack: escape analysis cannot see through a
+// func value, and the HMAC path must not allocate.
+type checker struct {
+	hmac *hmacVerifier
+	pub  *publicKeyVerifier
+}
+
+func (k checker) check(vals *contentValues, p *parsedHeader) error {
+	if k.hmac != nil {
+		return k.hmac.match(vals, p)
+	}
+	return k.pub.check(vals, p)
+}
+
+// verify finds the signature header and checks its sets in turn, the
+// first that holds winning.
+func (c *compiled) verify(r *Request, cfg *VerifierConfig, check checker) (Verified, error) {
+	value, family := c.find(r.Header)
+	if value == "" {
+		return Verified{}, refuse(ReasonMissingSignature, "header %s is missing", c.headers[0])
+	}
+	var first error
+	for range maxSets {
+		set := value
+		value = ""
+		if c.SetSeparator != "" {
+			set, value, _ = strings.Cut(set, c.SetSeparator)
+		}
+		out, err := c.verifySet(r, cfg, family, set, check)
+		if err == nil {
+			return out, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if value == "" {
+			break
+		}
+	}
+	return Verified{}, first
+}
+
+func (c *compiled) verifySet(r *Request, cfg *VerifierConfig, family int, set string, check checker) (Verified, error) {
+	p := parsedHeader{family: family}
+	if err := c.parse(set, &p); err != nil {
 		return Verified{}, err
 	}
+	if c.every {
+		c.parseRest(r.Header, &p)
+	}
 	var out Verified
-	if v.c.HasTimestamp() {
-		ts, err := v.c.timestamp(r.Header, &p)
+	if c.HasTimestamp() {
+		ts, err := c.timestamp(r, &p)
 		if err != nil {
 			return Verified{}, err
 		}
-		if err := checkFreshness(ts, r.Now, v.tolerance); err != nil {
+		if err := checkFreshness(ts, r.Now, cfg.Tolerance); err != nil {
 			return Verified{}, err
 		}
 		out.Timestamp = ts
 	}
-	vals := contentValues{body: r.Body, timestamp: p.timestamp, method: r.Method, url: r.URL, header: r.Header}
-	if len(v.c.idHdrs) > 0 {
-		vals.id = headerValue(r.Header, v.c.idHdrs[p.family])
+	vals := contentValues{
+		body: r.Body, timestamp: p.timestamp, method: r.Method, url: r.URL, header: r.Header, webhookID: cfg.WebhookID,
 	}
-	if err := v.match(&vals, &p); err != nil {
+	if len(c.idHdrs) > 0 {
+		vals.id = headerValue(r.Header, pick(c.idHdrs, p.family))
+	}
+	if err := check.check(&vals, &p); err != nil {
 		return Verified{}, err
 	}
 	return out, nil
+}
+
+// pick is a family's name in a list that has one name per family, or
+// one shared by all.
+func pick(names []string, family int) string {
+	return names[min(family, len(names)-1)]
 }
 
 // match computes the MAC under each secret and compares it, in constant
@@ -324,51 +514,64 @@ func (v *hmacVerifier) match(vals *contentValues, p *parsedHeader) error {
 	if wellFormed == 0 {
 		return refuse(ReasonMalformedSignature, "header %s holds no well-formed %s signature", v.c.headers[p.family], orDefault(string(v.c.Encoding), "hex"))
 	}
-	var sum [sha512.Size]byte
 	for _, pool := range v.macs {
-		mac := pool.pool.Get().(hash.Hash)
-		mac.Reset()
-		v.c.content.writeTo(mac, vals)
-		expected := mac.Sum(sum[:0])
-		pool.pool.Put(mac)
+		mac := pool.get()
+		v.c.content.writeTo(mac, vals, mac.scratch[:])
+		expected := mac.Sum(mac.sum[:0])
+		found := false
 		for i := 0; i < p.n; i++ {
-			if sizes[i] > 0 && hmac.Equal(expected, decoded[i][:sizes[i]]) {
-				return nil
-			}
+			found = found || (sizes[i] > 0 && hmac.Equal(expected, decoded[i][:sizes[i]]))
+		}
+		pool.put(mac)
+		if found {
+			return nil
 		}
 	}
 	return refuse(ReasonSignatureMismatch, "no signature in header %s matches a configured secret", v.c.headers[p.family])
 }
 
-// parse finds the first present header family and splits its value.
-func (c *compiled) parse(h http.Header, p *parsedHeader) error {
-	value := ""
+// find returns the value of the first present signature header.
+func (c *compiled) find(h http.Header) (string, int) {
 	for i, name := range c.headers {
-		if value = headerValue(h, name); value != "" {
-			p.family = i
-			break
+		if value := headerValue(h, name); value != "" {
+			return value, i
 		}
 	}
-	if value == "" {
-		return refuse(ReasonMissingSignature, "header %s is missing", c.headers[0])
-	}
+	return "", 0
+}
+
+// parse takes one signature set apart into p.
+func (c *compiled) parse(value string, p *parsedHeader) error {
+	name := c.headers[p.family]
 	if c.Prefix != "" {
 		rest, ok := strings.CutPrefix(value, c.Prefix)
 		if !ok {
-			return refuse(ReasonMalformedSignature, "header %s does not start with %q", c.headers[p.family], c.Prefix)
+			return refuse(ReasonMalformedSignature, "header %s does not start with %q", name, c.Prefix)
 		}
 		value = rest
 	}
 	if c.SignatureKey == "" {
-		p.candidates[0] = strings.TrimSpace(value)
-		p.n = 1
+		p.candidates[p.n] = strings.TrimSpace(value)
+		p.n++
 		return nil
 	}
+	before := p.n
 	c.parseList(value, p)
-	if p.n == 0 {
-		return refuse(ReasonMalformedSignature, "header %s has no %q signature", c.headers[p.family], c.SignatureKey)
+	if p.n == before {
+		return refuse(ReasonMalformedSignature, "header %s has no %q signature", name, c.SignatureKey)
 	}
 	return nil
+}
+
+// parseRest adds the signatures of the headers after the first present
+// one, for schemes that send one header per key; a malformed one is
+// skipped as an unknown list entry would be.
+func (c *compiled) parseRest(h http.Header, p *parsedHeader) {
+	for _, name := range c.headers[p.family+1:] {
+		if value := headerValue(h, name); value != "" && p.n < maxCandidates {
+			_ = c.parse(value, p)
+		}
+	}
 }
 
 func (c *compiled) parseList(value string, p *parsedHeader) {
@@ -389,12 +592,16 @@ func (c *compiled) parseList(value string, p *parsedHeader) {
 	}
 }
 
-// timestamp reads the send time from the list or from its header.
-func (c *compiled) timestamp(h http.Header, p *parsedHeader) (time.Time, error) {
+// timestamp reads the send time from the list, its header or the body.
+func (c *compiled) timestamp(r *Request, p *parsedHeader) (time.Time, error) {
 	name := c.TimestampKey
-	if len(c.tsHdrs) > 0 {
-		name = c.tsHdrs[p.family]
-		p.timestamp = headerValue(h, name)
+	switch {
+	case len(c.tsHdrs) > 0:
+		name = pick(c.tsHdrs, p.family)
+		p.timestamp = headerValue(r.Header, name)
+	case c.TimestampJSON != "":
+		name = c.TimestampJSON
+		p.timestamp = gjson.GetBytes(r.Body, name).String()
 	}
 	if p.timestamp == "" {
 		return time.Time{}, refuse(ReasonMissingTimestamp, "timestamp %s is missing", name)
@@ -449,11 +656,14 @@ func decodeBase64Into(dst []byte, s string) (int, bool) {
 	if enc.DecodedLen(len(s)) > len(dst) {
 		return 0, false
 	}
+	// Copying into an array spares the hot path the allocation of
+	// []byte(s); only the long signatures of public-key schemes pay it.
 	var src [2 * sha512.Size]byte
+	in := src[:copy(src[:], s)]
 	if len(s) > len(src) {
-		return 0, false
+		in = []byte(s)
 	}
-	n, err := enc.Decode(dst, src[:copy(src[:], s)])
+	n, err := enc.Decode(dst, in)
 	return n, err == nil
 }
 

@@ -40,6 +40,8 @@ type Message struct {
 	// Header holds headers that the signed content refers to; the signer
 	// adds its own to it.
 	Header http.Header
+	// WebhookID is the subscription's id, for schemes that sign it.
+	WebhookID string
 }
 
 // Scheme is a family of signatures (HMAC of some content, a token, …).
@@ -49,7 +51,9 @@ type Scheme interface {
 	// names the problem but never shows a secret.
 	NewVerifier(cfg VerifierConfig) (Verifier, error)
 	// Sign adds to m.Header the headers a provider would send; it lets
-	// users and tests produce genuine deliveries.
+	// users and tests produce genuine deliveries. Schemes that carry the
+	// signature in the body or the URL rewrite m.Body or m.URL. For
+	// public-key schemes the secret is the private key.
 	Sign(secret string, m *Message) error
 	// Describe summarises the scheme for the providers table.
 	Describe() Description
@@ -63,6 +67,9 @@ type VerifierConfig struct {
 	// in both directions. Zero means the scheme's default; negative
 	// disables the check.
 	Tolerance time.Duration
+	// WebhookID is the provider's id for the subscription, which some
+	// sign (PayPal's webhook_id).
+	WebhookID string
 }
 
 // Description is a human summary of a scheme, for `webhook-gateway providers`.

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -22,11 +23,14 @@ const (
 	SecretBase64 SecretEncoding = "base64"
 	// SecretHex hex-decodes the string (Adyen, Dixa).
 	SecretHex SecretEncoding = "hex"
+	// SecretSHA1 uses the SHA-1 digest of the string (Braintree keys its
+	// HMAC with SHA1(private key)).
+	SecretSHA1 SecretEncoding = "sha1"
 )
 
 func (e SecretEncoding) valid() bool {
 	switch e {
-	case "", SecretRaw, SecretWhsec, SecretBase64, SecretHex:
+	case "", SecretRaw, SecretWhsec, SecretBase64, SecretHex, SecretSHA1:
 		return true
 	}
 	return false
@@ -51,6 +55,9 @@ func (e SecretEncoding) decode(secret string) ([]byte, error) {
 			return nil, fmt.Errorf("secret is not valid hex")
 		}
 		return key, nil
+	case SecretSHA1:
+		sum := sha1.Sum([]byte(secret))
+		return sum[:], nil
 	}
 	return nil, fmt.Errorf("unknown secret encoding %q", e)
 }

@@ -2,8 +2,10 @@ package provider
 
 import (
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -18,6 +20,8 @@ const (
 	segMethod
 	segURL
 	segHeader
+	segWebhookID
+	segBodyCRC32
 )
 
 type segment struct {
@@ -30,8 +34,10 @@ type segment struct {
 // the pieces straight into the MAC without building a string.
 type content []segment
 
-// compileContent parses a template. Known fields: {body}, {timestamp},
-// {id}, {method}, {url} and {header.Name}; "{{" and "}}" stand for braces.
+// compileContent parses a template. Known fields: {body}, {body.crc32}
+// (the decimal CRC-32 PayPal signs), {timestamp}, {id}, {method}, {url},
+// {webhook_id} (the route's configured id) and {header.Name}; "{{" and
+// "}}" stand for braces, and \n, \r, \t and \\ for what they do in Go.
 func compileContent(tmpl string) (content, error) {
 	var out content
 	var lit strings.Builder
@@ -59,6 +65,11 @@ func compileContent(tmpl string) (content, error) {
 			flush()
 			out = append(out, seg)
 			i += end
+		case c == '\\' && i+1 < len(tmpl) && strings.IndexByte(`nrt\\`, tmpl[i+1]) >= 0:
+			// Caddyfile strings keep backslashes as they are, so the
+			// escapes that signed contents need are read here.
+			lit.WriteByte(map[byte]byte{'n': '\n', 'r': '\r', 't': '\t', '\\': '\\'}[tmpl[i+1]])
+			i++
 		default:
 			lit.WriteByte(c)
 		}
@@ -78,15 +89,23 @@ func parseField(name string) (segment, error) {
 		return segment{kind: segTimestamp}, nil
 	case "id":
 		return segment{kind: segID}, nil
-	case "method":
+	case "method", "http.request.method":
+		// The Caddyfile adapter expands {method} and {header.X} into
+		// Caddy's long forms before we see them; both spellings work.
 		return segment{kind: segMethod}, nil
 	case "url":
 		return segment{kind: segURL}, nil
+	case "webhook_id":
+		return segment{kind: segWebhookID}, nil
+	case "body.crc32":
+		return segment{kind: segBodyCRC32}, nil
 	}
-	if h, ok := strings.CutPrefix(name, "header."); ok && h != "" {
-		return segment{kind: segHeader, text: http.CanonicalHeaderKey(h)}, nil
+	for _, prefix := range []string{"header.", "http.request.header."} {
+		if h, ok := strings.CutPrefix(name, prefix); ok && h != "" {
+			return segment{kind: segHeader, text: http.CanonicalHeaderKey(h)}, nil
+		}
 	}
-	return segment{}, fmt.Errorf("unknown field {%s} (known: body, timestamp, id, method, url, header.<name>)", name)
+	return segment{}, fmt.Errorf("unknown field {%s} (known: body, body.crc32, timestamp, id, method, url, webhook_id, header.<name>)", name)
 }
 
 // uses reports whether the template refers to a field of the given kind.
@@ -118,27 +137,50 @@ type contentValues struct {
 	method    string
 	url       string
 	header    http.Header
+	webhookID string
 }
 
-// writeTo feeds the signed content to w (a MAC) piece by piece.
-func (c content) writeTo(w io.Writer, v *contentValues) {
+// scratchSize is the buffer that strings are copied through on their way
+// into a MAC; longer ones go through in pieces.
+const scratchSize = 256
+
+// writeTo feeds the signed content to w (a MAC) piece by piece. Strings
+// go through scratch, which the hot path takes from its pooled MAC so as
+// not to allocate; nil makes it allocate instead.
+func (c content) writeTo(w io.Writer, v *contentValues, scratch []byte) {
 	for _, s := range c {
 		switch s.kind {
 		case segLiteral:
-			io.WriteString(w, s.text)
+			writeString(w, s.text, scratch)
 		case segBody:
 			w.Write(v.body)
 		case segTimestamp:
-			io.WriteString(w, v.timestamp)
+			writeString(w, v.timestamp, scratch)
 		case segID:
-			io.WriteString(w, v.id)
+			writeString(w, v.id, scratch)
 		case segMethod:
-			io.WriteString(w, v.method)
+			writeString(w, v.method, scratch)
 		case segURL:
-			io.WriteString(w, v.url)
+			writeString(w, v.url, scratch)
 		case segHeader:
-			io.WriteString(w, headerValue(v.header, s.text))
+			writeString(w, headerValue(v.header, s.text), scratch)
+		case segWebhookID:
+			writeString(w, v.webhookID, scratch)
+		case segBodyCRC32:
+			writeString(w, strconv.FormatUint(uint64(crc32.ChecksumIEEE(v.body)), 10), scratch)
 		}
+	}
+}
+
+func writeString(w io.Writer, s string, scratch []byte) {
+	if len(scratch) == 0 {
+		io.WriteString(w, s)
+		return
+	}
+	for s != "" {
+		n := copy(scratch, s)
+		w.Write(scratch[:n])
+		s = s[n:]
 	}
 }
 

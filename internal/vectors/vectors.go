@@ -34,7 +34,27 @@ type Vector struct {
 
 // aliases maps the vector file's provider labels to registry names where
 // they differ by more than dashes.
-var aliases = map[string]string{}
+var aliases = map[string]string{
+	"adyen-notification":  "adyen",
+	"adyen-banking":       "adyen_platform",
+	"adyen-platform":      "adyen_platform",
+	"coinbase-commerce":   "coinbase",
+	"lemonsqueezy":        "lemon_squeezy",
+	"qonto":               "qonto_onboarding",
+	"qonto-onboarding":    "qonto_onboarding",
+	"zoom-url-validation": "zoom",
+	"frame.io":            "frameio",
+	"terraform-cloud":     "terraform",
+	"trend-micro":         "trendmicro_conformity",
+	"microsoft-teams":     "microsoft_teams",
+}
+
+// handshakes are the labels of vectors that test an endpoint challenge's
+// answer rather than a signature.
+var handshakes = map[string]bool{"zoom-url-validation": true}
+
+// IsHandshake reports whether the vector tests a challenge's answer.
+func (v *Vector) IsHandshake() bool { return handshakes[v.Provider] }
 
 // ProviderName is the registry name the vector's provider goes by.
 func (v *Vector) ProviderName() string {

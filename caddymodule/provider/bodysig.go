@@ -1,0 +1,323 @@
+package provider
+
+import (
+	"crypto/hmac"
+	"crypto/sha512"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// maxBodyItems bounds the separately signed items of one body.
+const maxBodyItems = 1000
+
+// BodyHMAC is the scheme of providers that put the signature in the body
+// next to the fields it covers: a JSON object (Mailgun), every item of a
+// JSON batch (Adyen's classic notifications), or a form (Braintree).
+// Only the listed fields are authenticated, not the rest of the body.
+type BodyHMAC struct {
+	// Form reads the body as urlencoded form fields rather than JSON;
+	// the paths below are then field names.
+	Form bool `json:"form,omitempty"`
+
+	// Items is a gjson path to an array whose items are each signed and
+	// must each verify (Adyen's notificationItems). Empty: the body is
+	// the one signed item.
+	Items string `json:"items,omitempty"`
+
+	// Signature lists paths to signatures; any may match (Mailgun's
+	// signature.signature and, for subaccounts, parent-signature).
+	// Required.
+	Signature []string `json:"signature"`
+
+	// SignatureList splits a signature field into entries, and
+	// SignatureAfter keeps what follows it in each entry: Braintree
+	// sends "public_key|signature" pairs joined by "&".
+	SignatureList  string `json:"signature_list,omitempty"`
+	SignatureAfter string `json:"signature_after,omitempty"`
+
+	// Fields are the paths whose values, joined by Separator, are
+	// signed; a missing one counts as empty. Required.
+	Fields    []string `json:"fields"`
+	Separator string   `json:"separator,omitempty"`
+
+	// Timestamp is the path to the signed send time, if any.
+	Timestamp       string          `json:"timestamp,omitempty"`
+	TimestampFormat TimestampFormat `json:"timestamp_format,omitempty"`
+
+	// Algorithm, Encoding and SecretEncoding are as for the HMAC scheme.
+	Algorithm      Algorithm      `json:"algorithm,omitempty"`
+	Encoding       Encoding       `json:"encoding,omitempty"`
+	SecretEncoding SecretEncoding `json:"secret_encoding,omitempty"`
+}
+
+// Describe implements Scheme.
+func (s *BodyHMAC) Describe() Description {
+	where := "json"
+	if s.Form {
+		where = "form"
+	}
+	kind := "hmac-" + orDefault(string(s.Algorithm), "sha256") + "/" + orDefault(string(s.Encoding), "hex") + "/in-" + where
+	hdrs := make([]string, len(s.Signature))
+	for i, path := range s.Signature {
+		hdrs[i] = where + ":" + path
+	}
+	return Description{Kind: kind, Headers: hdrs}
+}
+
+func (s *BodyHMAC) compile() (*compiled, error) {
+	if len(s.Signature) == 0 || len(s.Fields) == 0 {
+		return nil, fmt.Errorf("body hmac scheme: signature and fields are required")
+	}
+	if s.Form && s.Items != "" {
+		return nil, fmt.Errorf("body hmac scheme: items needs a JSON body")
+	}
+	// The header layout machinery gives hashing and encodings; the
+	// header name only labels errors.
+	c, err := (&HMAC{
+		Header: []string{"body"}, Algorithm: s.Algorithm, Encoding: s.Encoding,
+		TimestampFormat: s.TimestampFormat, SecretEncoding: s.SecretEncoding,
+	}).compile()
+	if err != nil {
+		return nil, fmt.Errorf("body hmac scheme: %w", err)
+	}
+	return c, nil
+}
+
+// NewVerifier implements Scheme.
+func (s *BodyHMAC) NewVerifier(cfg VerifierConfig) (Verifier, error) {
+	c, err := s.compile()
+	if err != nil {
+		return nil, err
+	}
+	macs, err := c.macPools(s.SecretEncoding, cfg.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	return &bodyVerifier{s: s, c: c, macs: macs, tolerance: cfg.Tolerance}, nil
+}
+
+// item reads one signed item's fields.
+type item interface {
+	get(path string) string
+}
+
+type jsonItem struct{ gjson.Result }
+
+func (j jsonItem) get(path string) string { return j.Get(path).String() }
+
+type formItem struct{ url.Values }
+
+func (f formItem) get(name string) string { return f.Values.Get(name) }
+
+// items splits a body into its signed items.
+func (s *BodyHMAC) items(body []byte) ([]item, error) {
+	if s.Form {
+		vals, err := parseForm(body)
+		if err != nil {
+			return nil, err
+		}
+		return []item{formItem{vals}}, nil
+	}
+	if !gjson.ValidBytes(body) {
+		return nil, refuse(ReasonMalformedSignature, "body is not valid JSON")
+	}
+	root := gjson.ParseBytes(body)
+	if s.Items == "" {
+		return []item{jsonItem{root}}, nil
+	}
+	arr := root.Get(s.Items)
+	if !arr.IsArray() {
+		return nil, refuse(ReasonMissingSignature, "body has no %s array", s.Items)
+	}
+	var out []item
+	for _, it := range arr.Array() {
+		if len(out) == maxBodyItems {
+			return nil, refuse(ReasonMalformedSignature, "body has more than %d items", maxBodyItems)
+		}
+		out = append(out, jsonItem{it})
+	}
+	if len(out) == 0 {
+		return nil, refuse(ReasonMissingSignature, "body has no signed item")
+	}
+	return out, nil
+}
+
+// content is the signed string of an item.
+func (s *BodyHMAC) content(it item) string {
+	parts := make([]string, len(s.Fields))
+	for i, f := range s.Fields {
+		parts[i] = it.get(f)
+	}
+	return strings.Join(parts, s.Separator)
+}
+
+// candidates are an item's presented signatures.
+func (s *BodyHMAC) candidates(it item) []string {
+	var out []string
+	for _, path := range s.Signature {
+		v := it.get(path)
+		if v == "" {
+			continue
+		}
+		entries := []string{v}
+		if s.SignatureList != "" {
+			entries = strings.Split(v, s.SignatureList)
+		}
+		for _, e := range entries {
+			if s.SignatureAfter != "" {
+				var ok bool
+				if _, e, ok = strings.Cut(e, s.SignatureAfter); !ok {
+					continue
+				}
+			}
+			if len(out) < maxCandidates {
+				out = append(out, strings.TrimSpace(e))
+			}
+		}
+	}
+	return out
+}
+
+type bodyVerifier struct {
+	s         *BodyHMAC
+	c         *compiled
+	macs      []*macPool
+	tolerance time.Duration
+}
+
+func (v *bodyVerifier) Verify(r *Request) (Verified, error) {
+	items, err := v.s.items(r.Body)
+	if err != nil {
+		return Verified{}, err
+	}
+	var out Verified
+	for i, it := range items {
+		ts, err := v.verifyItem(it, r.Now)
+		if err != nil {
+			if len(items) > 1 {
+				err.Detail = fmt.Sprintf("item %d: %s", i, err.Detail)
+			}
+			return Verified{}, err
+		}
+		out.Timestamp = ts
+	}
+	return out, nil
+}
+
+func (v *bodyVerifier) verifyItem(it item, now time.Time) (time.Time, *Error) {
+	var ts time.Time
+	if v.s.Timestamp != "" {
+		raw := it.get(v.s.Timestamp)
+		if raw == "" {
+			return ts, refuse(ReasonMissingTimestamp, "timestamp %s is missing", v.s.Timestamp)
+		}
+		var err error
+		if ts, err = v.c.TimestampFormat.parse(raw); err != nil {
+			return ts, refuse(ReasonMalformedTimestamp, "timestamp %s is %v", v.s.Timestamp, err)
+		}
+		if err := checkFreshness(ts, now, v.tolerance); err != nil {
+			return ts, err.(*Error)
+		}
+	}
+	cands := v.s.candidates(it)
+	if len(cands) == 0 {
+		return ts, refuse(ReasonMissingSignature, "signature %s is missing", strings.Join(v.s.Signature, " or "))
+	}
+	if !v.match(v.s.content(it), cands) {
+		return ts, refuse(ReasonSignatureMismatch, "no signature in %s matches a configured secret", strings.Join(v.s.Signature, " or "))
+	}
+	return ts, nil
+}
+
+func (v *bodyVerifier) match(content string, cands []string) bool {
+	var got [sha512.Size]byte
+	for _, pool := range v.macs {
+		mac := pool.get()
+		io.WriteString(mac, content)
+		expected := mac.Sum(mac.sum[:0])
+		found := false
+		for _, c := range cands {
+			n, ok := v.c.decode(got[:], c)
+			found = found || (ok && hmac.Equal(expected, got[:n]))
+		}
+		pool.put(mac)
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// Sign implements Scheme: it writes the signature of every item into
+// the body, whose signature fields must exist (their values are
+// replaced); a form gets the first signature field set.
+func (s *BodyHMAC) Sign(secret string, m *Message) error {
+	c, key, err := keyed(s.compile, s.SecretEncoding, secret)
+	if err != nil {
+		return err
+	}
+	sign := func(it item) string {
+		mac := c.newMAC(key)
+		mac.Write([]byte(s.content(it)))
+		sig := c.encode(mac.Sum(nil))
+		if s.SignatureAfter != "" {
+			sig = "signer" + s.SignatureAfter + sig
+		}
+		return sig
+	}
+	if s.Form {
+		vals, err := parseForm(m.Body)
+		if err != nil {
+			return err
+		}
+		vals.Set(s.Signature[0], sign(formItem{vals}))
+		m.Body = []byte(vals.Encode())
+		return nil
+	}
+	return s.spliceJSON(m, sign)
+}
+
+// spliceJSON replaces each item's signature value in place, last first
+// so that earlier offsets stay right.
+func (s *BodyHMAC) spliceJSON(m *Message, sign func(item) string) error {
+	items, err := s.items(m.Body)
+	if err != nil {
+		return err
+	}
+	type edit struct {
+		at, n int
+		sig   string
+	}
+	var edits []edit
+	for i, it := range items {
+		path := s.Signature[0]
+		if s.Items != "" {
+			path = fmt.Sprintf("%s.%d.%s", s.Items, i, path)
+		}
+		// A path looked up from the root gives an offset into the body.
+		sig := gjson.GetBytes(m.Body, path)
+		if sig.Type != gjson.String || sig.Index == 0 {
+			return fmt.Errorf("body hmac scheme: signing needs a string at %s", path)
+		}
+		edits = append(edits, edit{at: sig.Index, n: len(sig.Raw), sig: sign(it)})
+	}
+	body := slices.Clone(m.Body)
+	for i := len(edits) - 1; i >= 0; i-- {
+		e := edits[i]
+		body = slices.Replace(body, e.at, e.at+e.n, []byte(`"`+e.sig+`"`)...)
+	}
+	m.Body = body
+	return nil
+}
+
+// Interface guards
+var (
+	_ Scheme   = (*BodyHMAC)(nil)
+	_ Verifier = (*bodyVerifier)(nil)
+)

@@ -1,0 +1,296 @@
+package provider
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A keypair test signs with the private key (the secret `webhook-gateway
+// sign` takes) and verifies with the public key (the secret a route is
+// configured with); a symmetric scheme uses one secret for both.
+type keyPair struct{ name, sign, verify string }
+
+var testNow = time.Unix(1700000000, 0)
+
+// TestCatalog signs a delivery for every provider with its own scheme,
+// then checks that it verifies and that the usual forgeries do not.
+func TestCatalog(t *testing.T) {
+	for _, p := range All() {
+		pairs := testKeys(t, p.Scheme)
+		for i, kp := range pairs {
+			other := pairs[(i+1)%len(pairs)]
+			if len(pairs) == 1 || other.verify == kp.verify {
+				other = testKeys(t, p.Scheme)[i]
+			}
+			t.Run(p.Name+"/"+kp.name, func(t *testing.T) { testProvider(t, p, kp, other) })
+		}
+	}
+}
+
+func testProvider(t *testing.T, p *Provider, kp, other keyPair) {
+	good := signFor(t, p, kp.sign, testNow)
+	cfg := VerifierConfig{Secrets: []string{kp.verify}, WebhookID: "WH-1", Tolerance: p.Tolerance}
+	if p.Tolerance == 0 && timestamped(p.Scheme) {
+		cfg.Tolerance = 5 * time.Minute
+	}
+	mustVerify(t, p, cfg, good)
+	sig := signatureOf(good)
+
+	t.Run("rotation", func(t *testing.T) {
+		rot := cfg
+		rot.Secrets = []string{other.verify, kp.verify}
+		mustVerify(t, p, rot, good)
+	})
+	t.Run("wrong secret", func(t *testing.T) {
+		bad := cfg
+		bad.Secrets = []string{other.verify}
+		mustRefuse(t, p, bad, good, sig)
+	})
+	t.Run("body changed", func(t *testing.T) {
+		if !coversBody(p.Scheme) {
+			t.Skip("the scheme does not authenticate the body")
+		}
+		r := good.clone()
+		r.Body = bytes.Replace(r.Body, []byte("evt_1"), []byte("evt_2"), 1)
+		if bytes.Equal(r.Body, good.Body) {
+			t.Fatal("test body lacks evt_1")
+		}
+		mustRefuse(t, p, cfg, r, sig)
+	})
+	t.Run("signature missing", func(t *testing.T) {
+		for _, r := range stripped(t, p, good) {
+			mustRefuse(t, p, cfg, r, sig)
+		}
+	})
+	if timestamped(p.Scheme) {
+		for _, skew := range []time.Duration{-cfg.Tolerance - time.Minute, cfg.Tolerance + time.Minute} {
+			t.Run(fmt.Sprintf("skew %s", skew), func(t *testing.T) {
+				r := signFor(t, p, kp.sign, testNow.Add(skew))
+				var perr *Error
+				err := runVerify(t, p, cfg, r)
+				if !errors.As(err, &perr) || (perr.Reason != ReasonTimestampTooOld && perr.Reason != ReasonTimestampInFuture) {
+					t.Fatalf("want a timestamp refusal, got %v", err)
+				}
+			})
+		}
+	}
+}
+
+// testRequest is a signed delivery and what it was before signing.
+type testRequest struct {
+	Request
+	unsigned Message
+}
+
+func (r *testRequest) clone() *testRequest {
+	c := *r
+	c.Header = r.Header.Clone()
+	c.Body = bytes.Clone(r.Body)
+	return &c
+}
+
+func signFor(t *testing.T, p *Provider, secret string, at time.Time) *testRequest {
+	t.Helper()
+	m := testMessage(p, at)
+	unsigned := m
+	unsigned.Header = m.Header.Clone()
+	if err := p.Scheme.Sign(secret, &m); err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return &testRequest{
+		Request:  Request{Method: m.Method, URL: m.URL, Header: m.Header, Body: m.Body, Now: testNow},
+		unsigned: unsigned,
+	}
+}
+
+// testMessage is a delivery shaped as the provider sends it; "evt_1"
+// always sits in signed content.
+func testMessage(p *Provider, at time.Time) Message {
+	m := Message{
+		Method: "POST", URL: "https://hooks.example.com/in?x=1", ID: "msg_1", Timestamp: at,
+		Header: http.Header{}, WebhookID: "WH-1",
+		Body: fmt.Appendf(nil, `{"id":"evt_1","type":"test.event","webhookTimestamp":%d}`, at.UnixMilli()),
+	}
+	switch p.Name {
+	case "mailgun":
+		m.Body = fmt.Appendf(nil, `{"signature":{"token":"evt_1-token","timestamp":"%d","signature":""},"event-data":{"id":"e1","event":"delivered"}}`, at.Unix())
+	case "adyen":
+		m.Body = []byte(`{"live":"false","notificationItems":[` + adyenItem("evt_1") + `,` + adyenItem("psp_2") + `]}`)
+	case "braintree":
+		m.Body = []byte("bt_payload=PG5vdGlmaWNhdGlvbj5evt_1%0A&bt_signature=")
+	case "twilio", "mandrill":
+		m.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		m.Body = []byte("CallSid=evt_1&Digits=1234&From=%2B14158675309")
+	}
+	return m
+}
+
+func adyenItem(psp string) string {
+	return `{"NotificationRequestItem":{"pspReference":"` + psp + `","merchantAccountCode":"M","merchantReference":"r","amount":{"currency":"EUR","value":1000},"eventCode":"AUTHORISATION","success":"true","additionalData":{"hmacSignature":""}}}`
+}
+
+// stripped are the signed request without each piece the signer added.
+func stripped(t *testing.T, p *Provider, good *testRequest) []*testRequest {
+	var out []*testRequest
+	for name := range good.Header {
+		if _, before := good.unsigned.Header[name]; !before {
+			r := good.clone()
+			r.Header.Del(name)
+			out = append(out, r)
+		}
+	}
+	if !bytes.Equal(good.Body, good.unsigned.Body) {
+		r := good.clone()
+		r.Body = good.unsigned.Body
+		out = append(out, r)
+	}
+	if good.URL != good.unsigned.URL {
+		r := good.clone()
+		r.URL = good.unsigned.URL
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: signing changed nothing", p.Name)
+	}
+	return out
+}
+
+func runVerify(t *testing.T, p *Provider, cfg VerifierConfig, r *testRequest) error {
+	t.Helper()
+	v, err := p.NewVerifier(cfg)
+	if err != nil {
+		t.Fatalf("verifier: %v", err)
+	}
+	_, err = v.Verify(&r.Request)
+	return err
+}
+
+func mustVerify(t *testing.T, p *Provider, cfg VerifierConfig, r *testRequest) {
+	t.Helper()
+	if err := runVerify(t, p, cfg, r); err != nil {
+		t.Fatalf("genuine delivery refused: %v", err)
+	}
+}
+
+// mustRefuse wants a refusal that shows no secret and no signature.
+func mustRefuse(t *testing.T, p *Provider, cfg VerifierConfig, r *testRequest, secrets []string) {
+	t.Helper()
+	err := runVerify(t, p, cfg, r)
+	var perr *Error
+	if !errors.As(err, &perr) {
+		t.Fatalf("want a refusal, got %v", err)
+	}
+	for _, s := range append(secrets, cfg.Secrets...) {
+		if len(s) >= 8 && strings.Contains(err.Error(), s) {
+			t.Fatalf("refusal %q shows secret material", err)
+		}
+	}
+}
+
+// signatureOf lists the values a refusal must never show: every header
+// and body value the signer wrote.
+func signatureOf(r *testRequest) []string {
+	var out []string
+	for name, vs := range r.Header {
+		if _, before := r.unsigned.Header[name]; !before {
+			out = append(out, vs...)
+		}
+	}
+	return out
+}
+
+// coversBody says whether a scheme authenticates the body at all.
+func coversBody(s Scheme) bool {
+	switch s := s.(type) {
+	case *Token:
+		return false
+	case *JWT:
+		return s.BodyHashClaim != ""
+	}
+	return true
+}
+
+func timestamped(s Scheme) bool {
+	switch s := s.(type) {
+	case *HMAC:
+		return s.HasTimestamp()
+	case *PublicKey:
+		return s.Layout.HasTimestamp()
+	case *BodyHMAC:
+		return s.Timestamp != ""
+	case *byKeyPrefix:
+		return timestamped(s.Scheme)
+	}
+	return false
+}
+
+// testKeys makes fresh key material in the form each scheme reads.
+func testKeys(t *testing.T, s Scheme) []keyPair {
+	t.Helper()
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	switch s := s.(type) {
+	case *byKeyPrefix:
+		return append(testKeys(t, s.Scheme), testKeys(t, s.alt)...)
+	case *PublicKey:
+		return []keyPair{publicKeyPair(t, s.Algorithm)}
+	case *Token:
+		if s.Basic {
+			return []keyPair{{"basic", "user:" + hex.EncodeToString(raw), "user:" + hex.EncodeToString(raw)}}
+		}
+	case *HMAC:
+		return []keyPair{secretPair(s.SecretEncoding, raw)}
+	case *BodyHMAC:
+		return []keyPair{secretPair(s.SecretEncoding, raw)}
+	}
+	return []keyPair{secretPair(SecretRaw, raw)}
+}
+
+func secretPair(enc SecretEncoding, raw []byte) keyPair {
+	var s string
+	switch enc {
+	case SecretWhsec:
+		s = "whsec_" + base64.StdEncoding.EncodeToString(raw)
+	case SecretBase64:
+		s = base64.StdEncoding.EncodeToString(raw)
+	case SecretHex:
+		s = hex.EncodeToString(raw)
+	default:
+		s = "secret-" + hex.EncodeToString(raw)
+	}
+	return keyPair{"symmetric", s, s}
+}
+
+func publicKeyPair(t *testing.T, alg KeyAlgorithm) keyPair {
+	switch alg {
+	case Ed25519:
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+		return keyPair{"ed25519", "whsk_" + base64.StdEncoding.EncodeToString(priv.Seed()), "whpk_" + base64.StdEncoding.EncodeToString(pub)}
+	case ECDSAP256:
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		priv, _ := x509.MarshalPKCS8PrivateKey(k)
+		pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		return keyPair{"ecdsa", base64.StdEncoding.EncodeToString(priv), base64.StdEncoding.EncodeToString(pub)}
+	case RSASHA256:
+		k, _ := rsa.GenerateKey(rand.Reader, 2048)
+		priv := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+		pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		return keyPair{"rsa", string(priv), string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))}
+	}
+	t.Fatalf("no test key for %s", alg)
+	return keyPair{}
+}

@@ -1,0 +1,256 @@
+package provider
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/webrev/webhook-gateway/internal/vectors"
+)
+
+// The fuzz targets feed hostile input to each parser in front of a
+// verifier keyed with fuzzSecret. Beyond not panicking, each checks that
+// an accepted request signs exactly the genuine content: a parser that
+// let anything else through would be accepting a forgery.
+
+const fuzzSecret = "fuzz-secret"
+
+var fuzzNow = time.Unix(1700000000, 0)
+
+// fuzzGenuine signs body for a provider and returns the signed request.
+func fuzzGenuine(f *testing.F, name, secret string, body []byte, hdr http.Header, url string) *Request {
+	p, _ := Lookup(name)
+	m := Message{Method: "POST", URL: url, ID: "msg_1", Timestamp: fuzzNow, Body: body, Header: hdr, WebhookID: "WH-1"}
+	if err := p.Scheme.Sign(secret, &m); err != nil {
+		f.Fatal(err)
+	}
+	return &Request{Method: "POST", URL: m.URL, Header: m.Header, Body: m.Body, Now: fuzzNow}
+}
+
+func fuzzVerifier(f *testing.F, name string) Verifier {
+	p, _ := Lookup(name)
+	v, err := p.NewVerifier(VerifierConfig{Secrets: []string{fuzzSecret}, WebhookID: "WH-1"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return v
+}
+
+// vectorHeaders seeds a target with the vectors' values of a header.
+func vectorHeaders(f *testing.F, names ...string) []string {
+	vs, err := vectors.Load()
+	if err != nil {
+		f.Fatal(err)
+	}
+	var out []string
+	for _, v := range vs {
+		h := v.Header()
+		for _, n := range names {
+			if val := h.Get(n); val != "" {
+				out = append(out, val)
+			}
+		}
+	}
+	return out
+}
+
+// FuzzHMACHeader fuzzes the signature header of the list layouts (Stripe
+// key/value pairs, Standard Webhooks space lists, Paddle's ";" pairs,
+// PagerDuty's repeated keys) and the body.
+func FuzzHMACHeader(f *testing.F) {
+	layouts := []struct{ provider, header string }{
+		{"stripe", "Stripe-Signature"},
+		{"standard_webhooks", "Webhook-Signature"},
+		{"paddle", "Paddle-Signature"},
+		{"pagerduty", "X-PagerDuty-Signature"},
+		{"github", "X-Hub-Signature-256"},
+	}
+	body := []byte(`{"id":"evt_1"}`)
+	var genuine []*Request
+	var verifiers []Verifier
+	for _, l := range layouts {
+		secret := fuzzSecret
+		if l.provider == "standard_webhooks" {
+			secret = "whsec_ZnV6ei1zZWNyZXQ="
+		}
+		r := fuzzGenuine(f, l.provider, secret, body, http.Header{}, "")
+		genuine = append(genuine, r)
+		p, _ := Lookup(l.provider)
+		v, err := p.NewVerifier(VerifierConfig{Secrets: []string{secret}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		verifiers = append(verifiers, v)
+		f.Add(uint8(len(genuine)-1), r.Header.Get(l.header), body)
+	}
+	for _, h := range vectorHeaders(f, "Stripe-Signature", "Webhook-Signature", "Paddle-Signature", "X-PagerDuty-Signature", "X-Hub-Signature-256") {
+		f.Add(uint8(0), h, body)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, header string, b []byte) {
+		i := int(which) % len(layouts)
+		r := *genuine[i]
+		r.Header = r.Header.Clone()
+		r.Header.Set(layouts[i].header, header)
+		r.Body = b
+		if _, err := verifiers[i].Verify(&r); err == nil && !bytes.Equal(b, body) {
+			t.Fatalf("%s accepted a changed body %q with header %q", layouts[i].provider, b, header)
+		}
+	})
+}
+
+// FuzzSignatureSets fuzzes Persona's space-separated "t=…,v1=…" sets,
+// each with its own timestamp.
+func FuzzSignatureSets(f *testing.F) {
+	body := []byte(`{"data":{"id":"inq_1"}}`)
+	r := fuzzGenuine(f, "persona", fuzzSecret, body, http.Header{}, "")
+	v := fuzzVerifier(f, "persona")
+	sig := r.Header.Get("Persona-Signature")
+	f.Add(sig, body)
+	f.Add("t=1,v1=00 "+sig, body)
+	f.Add(sig+" "+sig+" "+sig+" "+sig+" "+sig, body)
+	f.Fuzz(func(t *testing.T, header string, b []byte) {
+		req := *r
+		req.Header = http.Header{"Persona-Signature": {header}}
+		req.Body = b
+		if _, err := v.Verify(&req); err == nil && !bytes.Equal(b, body) {
+			t.Fatalf("accepted a changed body %q with header %q", b, header)
+		}
+	})
+}
+
+// FuzzJWT fuzzes the token parser and Netlify's verifier.
+func FuzzJWT(f *testing.F) {
+	body := []byte(`{"id":"deploy_1"}`)
+	r := fuzzGenuine(f, "netlify", fuzzSecret, body, http.Header{}, "")
+	v := fuzzVerifier(f, "netlify")
+	tok := r.Header.Get("X-Webhook-Signature")
+	f.Add(tok, body)
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJuZXRsaWZ5In0.", body)
+	f.Add("a.b.c.d", body)
+	genuineSigned := tok[:strings.LastIndex(tok, ".")]
+	f.Fuzz(func(t *testing.T, token string, b []byte) {
+		_, _ = parseJWT(token)
+		req := Request{Header: http.Header{"X-Webhook-Signature": {token}}, Body: b, Now: fuzzNow}
+		if _, err := v.Verify(&req); err == nil {
+			signed := strings.TrimSpace(token)
+			signed = signed[:strings.LastIndex(signed, ".")]
+			if signed != genuineSigned || !bytes.Equal(b, body) {
+				t.Fatalf("accepted a forged token %q for body %q", token, b)
+			}
+		}
+	})
+}
+
+// FuzzForm fuzzes Twilio's form parsing, URL variants and body hash.
+func FuzzForm(f *testing.F) {
+	const url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+	body := []byte("CallSid=CA1234567890ABCDE&Digits=1234&From=%2B14158675309")
+	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	r := fuzzGenuine(f, "twilio", fuzzSecret, body, hdr, url)
+	v := fuzzVerifier(f, "twilio")
+	sig := r.Header.Get("X-Twilio-Signature")
+	genuine := formContent(url, body)
+	f.Add(url, sig, body)
+	f.Add(url, sig, []byte("Digits=1234&From=%2B14158675309&CallSid=CA1234567890ABCDE"))
+	f.Add("https://mycompany.com:443/myapp.php?foo=1&bar=2", sig, body)
+	f.Add(url+"&bodySHA256=00", sig, []byte("{}"))
+	vs, err := vectors.Load()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Provider == "twilio" || v.Provider == "mandrill" {
+			f.Add(v.URL, v.Header().Get("X-Twilio-Signature")+v.Header().Get("X-Mandrill-Signature"), []byte(v.Body))
+		}
+	}
+	f.Fuzz(func(t *testing.T, u, s string, b []byte) {
+		req := Request{URL: u, Header: http.Header{"Content-Type": hdr["Content-Type"], "X-Twilio-Signature": {s}}, Body: b}
+		if _, err := v.Verify(&req); err != nil {
+			return
+		}
+		for _, variant := range portVariants(u) {
+			if formContent(variant, b) == genuine {
+				return
+			}
+		}
+		t.Fatalf("accepted url %q body %q whose signed content differs", u, b)
+	})
+}
+
+// formContent is what Twilio signs, or "" for a body that is no form.
+func formContent(u string, body []byte) string {
+	params, err := parseForm(body)
+	if err != nil {
+		return ""
+	}
+	var w contentRecorder
+	writeFormContent(&w, u, params)
+	return w.String()
+}
+
+// contentRecorder is a hash.Hash that keeps what it is fed.
+type contentRecorder struct{ bytes.Buffer }
+
+func (*contentRecorder) Sum(b []byte) []byte { return b }
+func (*contentRecorder) Size() int           { return 0 }
+func (*contentRecorder) BlockSize() int      { return 1 }
+
+// FuzzBodySignature fuzzes signatures carried in the body: Adyen's
+// batches and Braintree's form pairs.
+func FuzzBodySignature(f *testing.F) {
+	adyenBody := []byte(`{"notificationItems":[` + adyenItem("evt_1") + `,` + adyenItem("psp_2") + `]}`)
+	adyen := fuzzGenuine(f, "adyen", "0011223344556677", adyenBody, nil, "")
+	adyenV, _ := mustLookup("adyen").NewVerifier(VerifierConfig{Secrets: []string{"0011223344556677"}})
+	bt := fuzzGenuine(f, "braintree", fuzzSecret, []byte("bt_payload=cGF5bG9hZA%3D%3D%0A&bt_signature="), nil, "")
+	btV := fuzzVerifier(f, "braintree")
+	f.Add(false, adyen.Body)
+	f.Add(true, bt.Body)
+	vs, _ := vectors.Load()
+	for _, v := range vs {
+		if v.Provider == "adyen-notification" || v.Provider == "mailgun" {
+			f.Add(false, []byte(v.Body))
+		}
+	}
+	adyenItems := adyenContents(adyen.Body)
+	f.Fuzz(func(t *testing.T, form bool, b []byte) {
+		req := Request{Header: http.Header{}, Body: b, Now: fuzzNow}
+		if form {
+			if _, err := btV.Verify(&req); err == nil {
+				if vals, _ := parseForm(b); vals.Get("bt_payload") != "cGF5bG9hZA==\n" {
+					t.Fatalf("accepted a forged payload %q", vals.Get("bt_payload"))
+				}
+			}
+			return
+		}
+		if _, err := adyenV.Verify(&req); err == nil {
+			for c := range adyenContents(b) {
+				if !adyenItems[c] {
+					t.Fatalf("accepted a forged item %q", c)
+				}
+			}
+		}
+	})
+}
+
+func mustLookup(name string) *Provider {
+	p, ok := Lookup(name)
+	if !ok {
+		panic("no provider " + name)
+	}
+	return p
+}
+
+// adyenContents is the set of signed strings of a batch.
+func adyenContents(body []byte) map[string]bool {
+	items, err := adyenNotification.items(body)
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, it := range items {
+		out[adyenNotification.content(it)] = true
+	}
+	return out
+}

@@ -1,0 +1,217 @@
+package provider
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// maxJWT bounds the token read from a header.
+const maxJWT = 8 << 10
+
+// JWT is the scheme of providers that send an HS256 JSON Web Token
+// signed with the shared secret (Netlify, monday.com). Only HS256 is
+// accepted, so neither "none" nor a public-key algorithm can be slipped
+// in. Tolerance is the leeway on exp and nbf.
+type JWT struct {
+	// Header carries the token. Required.
+	Header string `json:"header"`
+
+	// Prefix, when the value starts with it, is removed ("Bearer ").
+	Prefix string `json:"prefix,omitempty"`
+
+	// Issuer, when set, must equal the iss claim (Netlify: "netlify").
+	Issuer string `json:"issuer,omitempty"`
+
+	// BodyHashClaim names a claim holding the hex SHA-256 of the body,
+	// which ties the token to the body (Netlify's "sha256"). Without
+	// one the body is not authenticated.
+	BodyHashClaim string `json:"body_hash_claim,omitempty"`
+
+	// AudienceURL requires the aud claim to be the public URL
+	// (monday.com).
+	AudienceURL bool `json:"audience_url,omitempty"`
+
+	// RequireExpiry refuses tokens without an exp claim.
+	RequireExpiry bool `json:"require_expiry,omitempty"`
+}
+
+// Describe implements Scheme.
+func (s *JWT) Describe() Description {
+	return Description{Kind: "jwt-hs256", Headers: []string{s.Header}}
+}
+
+// NewVerifier implements Scheme.
+func (s *JWT) NewVerifier(cfg VerifierConfig) (Verifier, error) {
+	if s.Header == "" {
+		return nil, fmt.Errorf("jwt scheme: header is required")
+	}
+	keys, err := decodeKeys(SecretRaw, cfg.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	return &jwtVerifier{s: s, header: http.CanonicalHeaderKey(s.Header), keys: keys, leeway: cfg.Tolerance}, nil
+}
+
+// Sign implements Scheme: a token with iss, iat, exp (five minutes on)
+// and, as configured, the body hash and the audience.
+func (s *JWT) Sign(secret string, m *Message) error {
+	if secret == "" {
+		return fmt.Errorf("secret is empty")
+	}
+	claims := map[string]any{"iat": m.Timestamp.Unix(), "exp": m.Timestamp.Add(5 * time.Minute).Unix()}
+	if s.Issuer != "" {
+		claims["iss"] = s.Issuer
+	}
+	if s.BodyHashClaim != "" {
+		sum := sha256.Sum256(m.Body)
+		claims[s.BodyHashClaim] = hex.EncodeToString(sum[:])
+	}
+	if s.AudienceURL {
+		claims["aud"] = m.URL
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return err
+	}
+	enc := base64.RawURLEncoding
+	signed := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(signed))
+	if m.Header == nil {
+		m.Header = http.Header{}
+	}
+	m.Header.Set(s.Header, s.Prefix+signed+"."+enc.EncodeToString(mac.Sum(nil)))
+	return nil
+}
+
+type jwtVerifier struct {
+	s      *JWT
+	header string
+	keys   [][]byte
+	leeway time.Duration
+}
+
+func (v *jwtVerifier) Verify(r *Request) (Verified, error) {
+	raw := strings.TrimSpace(headerValue(r.Header, v.header))
+	if raw == "" {
+		return Verified{}, refuse(ReasonMissingSignature, "header %s is missing", v.header)
+	}
+	raw = strings.TrimPrefix(raw, v.s.Prefix)
+	tok, err := parseJWT(raw)
+	if err != nil {
+		return Verified{}, refuse(ReasonMalformedSignature, "header %s: %v", v.header, err)
+	}
+	if !v.signedByKey(tok) {
+		return Verified{}, refuse(ReasonSignatureMismatch, "token in header %s is not signed by a configured secret", v.header)
+	}
+	return v.checkClaims(tok.claims, r)
+}
+
+func (v *jwtVerifier) signedByKey(tok *jwtToken) bool {
+	for _, key := range v.keys {
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(tok.signed))
+		if hmac.Equal(mac.Sum(nil), tok.sig) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkClaims runs only on a token whose signature holds.
+func (v *jwtVerifier) checkClaims(claims gjson.Result, r *Request) (Verified, error) {
+	var out Verified
+	if iat := claims.Get("iat"); iat.Type == gjson.Number {
+		out.Timestamp = time.Unix(iat.Int(), 0)
+	}
+	exp := claims.Get("exp")
+	switch {
+	case exp.Type == gjson.Number && r.Now.After(time.Unix(exp.Int(), 0).Add(v.leeway)):
+		return out, refuse(ReasonTimestampTooOld, "token expired")
+	case exp.Type != gjson.Number && v.s.RequireExpiry:
+		return out, refuse(ReasonMissingTimestamp, "token has no exp claim")
+	}
+	if nbf := claims.Get("nbf"); nbf.Type == gjson.Number && r.Now.Add(v.leeway).Before(time.Unix(nbf.Int(), 0)) {
+		return out, refuse(ReasonTimestampInFuture, "token not valid yet")
+	}
+	if v.s.Issuer != "" && claims.Get("iss").String() != v.s.Issuer {
+		return out, refuse(ReasonSignatureMismatch, "token issuer is not %q", v.s.Issuer)
+	}
+	if v.s.AudienceURL && !hasAudience(claims.Get("aud"), r.URL) {
+		return out, refuse(ReasonSignatureMismatch, "token audience is not this endpoint's public URL")
+	}
+	if v.s.BodyHashClaim != "" {
+		sum := sha256.Sum256(r.Body)
+		got, err := hex.DecodeString(claims.Get(v.s.BodyHashClaim).String())
+		if err != nil || subtle.ConstantTimeCompare(got, sum[:]) != 1 {
+			return out, refuse(ReasonSignatureMismatch, "token claim %s does not match the body", v.s.BodyHashClaim)
+		}
+	}
+	return out, nil
+}
+
+func hasAudience(aud gjson.Result, want string) bool {
+	if aud.IsArray() {
+		for _, a := range aud.Array() {
+			if a.String() == want {
+				return true
+			}
+		}
+		return false
+	}
+	return aud.Type == gjson.String && aud.String() == want
+}
+
+// jwtToken is a compact JWS taken apart; claims are not trusted until
+// the signature over signed holds.
+type jwtToken struct {
+	signed string
+	sig    []byte
+	claims gjson.Result
+}
+
+// parseJWT accepts only a three-part HS256 token with JSON header and
+// claims.
+func parseJWT(raw string) (*jwtToken, error) {
+	if len(raw) > maxJWT {
+		return nil, fmt.Errorf("token longer than %d bytes", maxJWT)
+	}
+	head, rest, ok1 := strings.Cut(raw, ".")
+	body, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(sig, ".") {
+		return nil, fmt.Errorf("not a compact JWT")
+	}
+	enc := base64.RawURLEncoding
+	h, err := enc.DecodeString(head)
+	if err != nil || !gjson.ValidBytes(h) {
+		return nil, fmt.Errorf("token header is not base64url JSON")
+	}
+	if alg := gjson.GetBytes(h, "alg"); alg.String() != "HS256" {
+		return nil, fmt.Errorf("token algorithm is not HS256")
+	}
+	c, err := enc.DecodeString(body)
+	if err != nil || !gjson.ValidBytes(c) || !gjson.ParseBytes(c).IsObject() {
+		return nil, fmt.Errorf("token claims are not a base64url JSON object")
+	}
+	s, err := enc.DecodeString(sig)
+	if err != nil || len(s) != sha256.Size {
+		return nil, fmt.Errorf("token signature is not a base64url HS256 signature")
+	}
+	return &jwtToken{signed: raw[:len(head)+1+len(body)], sig: s, claims: gjson.ParseBytes(c)}, nil
+}
+
+// Interface guards
+var (
+	_ Scheme   = (*JWT)(nil)
+	_ Verifier = (*jwtVerifier)(nil)
+)

@@ -1,0 +1,62 @@
+package provider
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the providers table in README.md")
+
+const (
+	beginMarker = "<!-- providers:begin -->"
+	endMarker   = "<!-- providers:end -->"
+	regenerate  = "go test ./caddymodule/provider -run TestREADMETable -update"
+)
+
+// TestREADMETable keeps the README's providers table equal to
+// MarkdownTable(); -update rewrites it.
+func TestREADMETable(t *testing.T) {
+	path := filepath.Join("..", "..", "README.md")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading README.md: %v; create it with the lines %q and %q, then run %s", err, beginMarker, endMarker, regenerate)
+	}
+	readme := string(raw)
+	start := strings.Index(readme, beginMarker)
+	end := strings.Index(readme, endMarker)
+	if start < 0 || end < start {
+		t.Fatalf("README.md lacks the lines %q and %q (in that order); add them, then run %s", beginMarker, endMarker, regenerate)
+	}
+	start += len(beginMarker)
+	want := "\n" + MarkdownTable()
+	if readme[start:end] == want {
+		return
+	}
+	if !*update {
+		t.Fatalf("README.md's providers table is out of date; run %s", regenerate)
+	}
+	if err := os.WriteFile(path, []byte(readme[:start]+want+readme[end:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMarkdownTable(t *testing.T) {
+	table := MarkdownTable()
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != len(All())+2 {
+		t.Fatalf("%d lines for %d providers", len(lines), len(All()))
+	}
+	for _, l := range lines {
+		if n := strings.Count(strings.ReplaceAll(l, `\|`, ""), "|"); n != 7 {
+			t.Fatalf("line has %d cell borders: %s", n, l)
+		}
+	}
+	for _, want := range []string{"| `stripe` |", "`facebook`", "ed25519/hex", "| 5m |", "header `X-GitHub-Delivery`"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+}

@@ -41,6 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		event_type header|json <name>
 //		refusal_status <4xx>
 //		verify_token <token>
+//		webhook_id <id>
 //		scheme hmac { … }           # a provider that is not built in
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -101,6 +102,10 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	case "verify_token":
 		s, err := oneArg(d)
 		h.VerifyToken = s
+		return err
+	case "webhook_id":
+		s, err := oneArg(d)
+		h.WebhookID = s
 		return err
 	case "scheme":
 		return h.unmarshalScheme(d)

@@ -32,9 +32,12 @@ prints the headers it would send, or, with --send, POSTs the payload with
 those headers to --url and prints the answer. This is how a route is
 tested by hand.
 
---secret may be a {env.NAME} or {file./path} placeholder. --url is also
-the URL signed by providers that sign it. --header adds a header (such
-as X-GitHub-Event) before signing; repeat it for several.`,
+--secret may be a {env.NAME} or {file./path} placeholder; for providers
+with public-key signatures (Discord, SendGrid, PayPal) it is the private
+key. --url is also the URL signed by providers that sign it. --header
+adds a header (such as X-GitHub-Event) before signing; repeat it for
+several. Providers that sign inside the body (Mailgun, Adyen, Braintree)
+or the URL print the rewritten body or URL after the headers.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			fs := cmd.Flags()
 			fs.String("provider", "", "provider name (see the providers command)")
@@ -44,6 +47,7 @@ as X-GitHub-Event) before signing; repeat it for several.`,
 			fs.Bool("send", false, "POST the signed payload to --url and print the answer")
 			fs.StringArray("header", nil, "extra header 'Name: value' (repeatable)")
 			fs.String("id", "", "message id for providers that sign one (default: random)")
+			fs.String("webhook-id", "", "subscription id for providers that sign it (PayPal)")
 			fs.Int64("timestamp", 0, "unix time to sign at (default: now)")
 			fs.Bool("insecure", false, "with --send, skip TLS verification (local tests only)")
 			fs.String("cacert", "", "with --send, a PEM file of CAs to trust, e.g. Caddy's local root")
@@ -68,12 +72,14 @@ type signOptions struct {
 	Body      []byte
 	URL       string
 	ID        string
+	WebhookID string
 	Timestamp time.Time
 	Header    http.Header
 }
 
-// signDelivery produces the headers the provider would send.
-func signDelivery(o signOptions) (http.Header, error) {
+// signDelivery produces the delivery the provider would send: its
+// headers and, for schemes that sign inside them, its body and URL.
+func signDelivery(o signOptions) (*provider.Message, error) {
 	p, ok := provider.Lookup(o.Provider)
 	if !ok {
 		return nil, fmt.Errorf("unknown provider %q (see `webhook-gateway providers`)", o.Provider)
@@ -88,14 +94,17 @@ func signDelivery(o signOptions) (http.Header, error) {
 	if o.Timestamp.IsZero() {
 		o.Timestamp = time.Now()
 	}
-	m := &provider.Message{Method: http.MethodPost, URL: o.URL, ID: o.ID, Timestamp: o.Timestamp, Body: o.Body, Header: o.Header.Clone()}
+	m := &provider.Message{
+		Method: http.MethodPost, URL: o.URL, ID: o.ID, WebhookID: o.WebhookID,
+		Timestamp: o.Timestamp, Body: o.Body, Header: o.Header.Clone(),
+	}
 	if m.Header == nil {
 		m.Header = http.Header{}
 	}
 	if err := p.Scheme.Sign(secrets[0], m); err != nil {
 		return nil, fmt.Errorf("signing as %s: %w", p.Name, err)
 	}
-	return m.Header, nil
+	return m, nil
 }
 
 func randomID() string {
@@ -109,18 +118,18 @@ func cmdSign(fl caddycmd.Flags) (int, error) {
 	if err != nil {
 		return exitBadFlags, err
 	}
-	header, err := signDelivery(o)
+	m, err := signDelivery(o)
 	if err != nil {
 		return 1, err
 	}
 	if !fl.Bool("send") {
-		return 0, writeHeader(os.Stdout, header)
+		return 0, writeMessage(os.Stdout, o, m)
 	}
 	client, err := sendClient(fl.Bool("insecure"), fl.String("cacert"))
 	if err != nil {
 		return 1, err
 	}
-	return sendDelivery(client, o, header, os.Stdout)
+	return sendDelivery(client, m, os.Stdout)
 }
 
 // exitBadFlags mirrors caddy's exit code for bad usage.
@@ -128,11 +137,12 @@ const exitBadFlags = 2
 
 func signOptionsFromFlags(fl caddycmd.Flags) (signOptions, error) {
 	o := signOptions{
-		Provider: fl.String("provider"),
-		Secret:   fl.String("secret"),
-		URL:      fl.String("url"),
-		ID:       fl.String("id"),
-		Header:   http.Header{},
+		Provider:  fl.String("provider"),
+		Secret:    fl.String("secret"),
+		URL:       fl.String("url"),
+		ID:        fl.String("id"),
+		WebhookID: fl.String("webhook-id"),
+		Header:    http.Header{},
 	}
 	if o.Provider == "" || o.Secret == "" {
 		return o, fmt.Errorf("--provider and --secret are required")
@@ -171,6 +181,20 @@ func readPayload(path string) ([]byte, error) {
 	return b, nil
 }
 
+// writeMessage prints the headers, then whatever the scheme rewrote.
+func writeMessage(w io.Writer, o signOptions, m *provider.Message) error {
+	if err := writeHeader(w, m.Header); err != nil {
+		return err
+	}
+	if m.URL != o.URL {
+		fmt.Fprintf(w, "\nURL: %s\n", m.URL)
+	}
+	if !bytes.Equal(m.Body, o.Body) {
+		fmt.Fprintf(w, "\n%s\n", m.Body)
+	}
+	return nil
+}
+
 func writeHeader(w io.Writer, h http.Header) error {
 	names := make([]string, 0, len(h))
 	for k := range h {
@@ -204,21 +228,21 @@ func sendClient(insecure bool, cacert string) (*http.Client, error) {
 
 // sendDelivery POSTs the signed payload and prints the answer; the exit
 // code is 0 for a 2xx answer.
-func sendDelivery(client *http.Client, o signOptions, h http.Header, out io.Writer) (int, error) {
-	if o.URL == "" {
+func sendDelivery(client *http.Client, m *provider.Message, out io.Writer) (int, error) {
+	if m.URL == "" {
 		return exitBadFlags, fmt.Errorf("--send needs --url")
 	}
-	req, err := http.NewRequest(http.MethodPost, o.URL, bytes.NewReader(o.Body))
+	req, err := http.NewRequest(http.MethodPost, m.URL, bytes.NewReader(m.Body))
 	if err != nil {
 		return 1, fmt.Errorf("building request: %w", err)
 	}
-	req.Header = h
+	req.Header = m.Header
 	if req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 1, fmt.Errorf("sending to %s: %w", o.URL, err)
+		return 1, fmt.Errorf("sending to %s: %w", m.URL, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

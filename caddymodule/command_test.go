@@ -30,10 +30,11 @@ func TestSignDeliveryVerifies(t *testing.T) {
 	body := []byte(`{"id":"evt_cli"}`)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h, err := signDelivery(signOptions{Provider: c.provider, Secret: c.secret, Body: body, URL: "https://h.example/x"})
+			m, err := signDelivery(signOptions{Provider: c.provider, Secret: c.secret, Body: body, URL: "https://h.example/x"})
 			if err != nil {
 				t.Fatalf("signing: %v", err)
 			}
+			h := m.Header
 			p, _ := provider.Lookup(c.provider)
 			v, err := p.NewVerifier(provider.VerifierConfig{Secrets: []string{c.secret}})
 			if err != nil {
@@ -94,12 +95,12 @@ func TestSendDelivery(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			o := signOptions{Provider: "github", Secret: "s", Body: []byte("payload"), URL: srv.URL + c.path}
-			h, err := signDelivery(o)
+			m, err := signDelivery(o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			code, err := sendDelivery(srv.Client(), o, h, &out)
+			code, err := sendDelivery(srv.Client(), m, &out)
 			if err != nil || code != c.code {
 				t.Fatalf("exit %d, %v; want %d", code, err, c.code)
 			}

@@ -24,7 +24,7 @@ type delivery struct {
 
 // finish writes the delivery's single log line and counts it.
 func (h *Handler) finish(d *delivery) {
-	elapsed := h.now().Sub(d.start)
+	elapsed := now().Sub(d.start)
 	h.metrics.observe(d, elapsed)
 	fields := []zap.Field{
 		zap.String("provider", d.provider),

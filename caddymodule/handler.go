@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,6 +17,17 @@ import (
 
 func init() {
 	caddy.RegisterModule(Handler{})
+}
+
+// testClock, when set, replaces the wall clock, so that tests can replay
+// signed vectors at the time they were signed.
+var testClock atomic.Pointer[func() time.Time]
+
+func now() time.Time {
+	if f := testClock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 // Handler verifies one provider's webhooks and hands verified deliveries,
@@ -71,13 +83,17 @@ type Handler struct {
 	// challenge must carry (Meta's hub.verify_token).
 	VerifyToken string `json:"verify_token,omitempty"`
 
+	// WebhookID is the provider's id for this subscription, for
+	// providers that sign it (PayPal). Placeholders are resolved at
+	// provision time.
+	WebhookID string `json:"webhook_id,omitempty"`
+
 	provider *provider.Provider
 	verifier provider.Verifier
 	secrets  []string
 	methods  []string
 	logger   *zap.Logger
 	metrics  *metrics
-	now      func() time.Time
 }
 
 // CaddyModule returns the Caddy module information.
@@ -91,9 +107,6 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision resolves the provider and the secrets and builds the verifier.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if h.now == nil {
-		h.now = time.Now
-	}
 	if _, err := ctx.App(appName); err != nil {
 		return fmt.Errorf("loading webhook_gateway app: %w", err)
 	}
@@ -108,6 +121,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.verifier, err = p.NewVerifier(provider.VerifierConfig{
 		Secrets:   h.secrets,
 		Tolerance: time.Duration(h.Tolerance),
+		WebhookID: caddy.NewReplacer().ReplaceKnown(h.WebhookID, ""),
 	})
 	if err != nil {
 		return err

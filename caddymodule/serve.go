@@ -29,7 +29,7 @@ const (
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	d := &delivery{start: h.now(), provider: h.provider.Name}
+	d := &delivery{start: now(), provider: h.provider.Name}
 	defer h.finish(d)
 
 	if !h.methodAllowed(r.Method) {

@@ -117,4 +117,3 @@ func vectorRequest(t *testing.T, g *gatewaytest.Gateway, i int, v *vectors.Vecto
 	req.Header = h
 	return req
 }
-

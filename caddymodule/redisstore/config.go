@@ -1,0 +1,208 @@
+package redisstore
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultKeyPrefix starts every key the gateway writes, so its keys are
+// easy to find and to keep apart from an application's.
+const DefaultKeyPrefix = "whgw"
+
+// Config says how to reach Redis. It is meant to be embedded in the
+// gateway's Caddy app config, hence the JSON tags and caddy.Duration.
+//
+// Exactly one of URL and Addresses names the server(s). The topology is
+// always explicit: a single node unless Cluster or SentinelMaster says
+// otherwise, never guessed from how many addresses are listed.
+type Config struct {
+	// URL is redis://[[user]:password@]host[:port][/db] or rediss://
+	// for TLS. Port defaults to 6379. Username, Password, DB and TLS,
+	// when set, override what the URL says.
+	URL string `json:"url,omitempty"`
+
+	// Addresses lists host:port pairs: the server, the cluster's seed
+	// nodes, or the sentinels.
+	Addresses []string `json:"addresses,omitempty"`
+
+	// Username for Redis 6+ ACLs; empty means the default user.
+	Username string `json:"username,omitempty"`
+
+	// Password; give it as a {env.X} or {file./path} placeholder.
+	Password string `json:"password,omitempty"`
+
+	// DB is the database number, 0 by default; must be 0 with Cluster.
+	DB int `json:"db,omitempty"`
+
+	// TLS, when present (even empty), turns TLS on.
+	TLS *TLSConfig `json:"tls,omitempty"`
+
+	// Cluster selects Redis Cluster.
+	Cluster bool `json:"cluster,omitempty"`
+
+	// SentinelMaster selects Sentinel: the name of the monitored
+	// master, with Addresses (or URL) naming the sentinels.
+	SentinelMaster string `json:"sentinel_master,omitempty"`
+
+	// KeyPrefix starts every key; default "whgw". It may not contain
+	// braces, which would change the Cluster hash tag.
+	KeyPrefix string `json:"key_prefix,omitempty"`
+
+	// DialTimeout bounds connecting; default 5s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// ReadTimeout bounds waiting for a reply; default 5s. A request's
+	// own deadline, when shorter, applies too.
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
+
+	// WriteTimeout bounds sending a command; default ReadTimeout.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+
+	// PoolSize is the number of connections per node; default 10 per
+	// CPU (GOMAXPROCS).
+	PoolSize int `json:"pool_size,omitempty"`
+}
+
+// TLSConfig holds the TLS settings; see Config.TLS.
+type TLSConfig struct {
+	// ServerName is the name the server's certificate must carry;
+	// default the host dialled (each node's own, in a cluster).
+	ServerName string `json:"server_name,omitempty"`
+
+	// InsecureSkipVerify accepts any certificate. For tests only: it
+	// leaves the connection open to interception.
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+}
+
+// Validate reports the first invalid field, as Options would.
+func (c Config) Validate() error {
+	_, err := c.Options()
+	return err
+}
+
+// Options validates c and builds go-redis options from it. Errors name
+// the offending field and never echo the URL or password.
+func (c Config) Options() (*redis.UniversalOptions, error) {
+	opts := &redis.UniversalOptions{
+		Username:     c.Username,
+		Password:     c.Password,
+		DB:           c.DB,
+		MasterName:   c.SentinelMaster,
+		PoolSize:     c.PoolSize,
+		DialTimeout:  time.Duration(c.DialTimeout),
+		ReadTimeout:  time.Duration(c.ReadTimeout),
+		WriteTimeout: time.Duration(c.WriteTimeout),
+		// Honour the request's deadline, so a slow Redis cannot hold a
+		// webhook longer than the handler allows.
+		ContextTimeoutEnabled: true,
+		IsClusterMode:         c.Cluster,
+	}
+	useTLS, err := c.applyServers(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.validate(opts); err != nil {
+		return nil, err
+	}
+	if useTLS || c.TLS != nil {
+		opts.TLSConfig = c.tlsConfig()
+	}
+	return opts, nil
+}
+
+// applyServers fills the addresses, from URL or Addresses, and reports
+// whether the URL asked for TLS.
+func (c Config) applyServers(opts *redis.UniversalOptions) (bool, error) {
+	switch {
+	case c.URL != "" && len(c.Addresses) > 0:
+		return false, errors.New("url and addresses are mutually exclusive")
+	case c.URL == "" && len(c.Addresses) == 0:
+		return false, errors.New("url or addresses is required")
+	case len(c.Addresses) > 0:
+		for i, a := range c.Addresses {
+			if err := checkAddress(a); err != nil {
+				return false, fmt.Errorf("addresses[%d]: %w", i, err)
+			}
+		}
+		opts.Addrs = append([]string(nil), c.Addresses...)
+		return false, nil
+	}
+	u, err := parseURL(c.URL)
+	if err != nil {
+		return false, fmt.Errorf("url: %w", err)
+	}
+	opts.Addrs = []string{u.addr}
+	if opts.Username == "" {
+		opts.Username = u.username
+	}
+	if opts.Password == "" {
+		opts.Password = u.password
+	}
+	if opts.DB == 0 {
+		opts.DB = u.db
+	}
+	return u.tls, nil
+}
+
+func checkAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	switch {
+	case err != nil:
+		return errors.New("want host:port")
+	case host == "":
+		return errors.New("missing host")
+	case port == "":
+		return errors.New("missing port")
+	}
+	return nil
+}
+
+// validate checks the fields that do not depend on where servers came
+// from.
+func (c Config) validate(opts *redis.UniversalOptions) error {
+	switch {
+	case c.Cluster && c.SentinelMaster != "":
+		return errors.New("cluster and sentinel_master are mutually exclusive")
+	case len(opts.Addrs) > 1 && !c.Cluster && c.SentinelMaster == "":
+		return errors.New("addresses: several addresses need cluster or sentinel_master")
+	case opts.DB < 0:
+		return errors.New("db: must not be negative")
+	case c.Cluster && opts.DB != 0:
+		return errors.New("db: must be 0 with cluster")
+	case strings.ContainsAny(c.KeyPrefix, "{}"):
+		return errors.New("key_prefix: must not contain braces")
+	case c.DialTimeout < 0:
+		return errors.New("dial_timeout: must not be negative")
+	case c.ReadTimeout < 0:
+		return errors.New("read_timeout: must not be negative")
+	case c.WriteTimeout < 0:
+		return errors.New("write_timeout: must not be negative")
+	case c.PoolSize < 0:
+		return errors.New("pool_size: must not be negative")
+	}
+	return nil
+}
+
+func (c Config) tlsConfig() *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLS != nil {
+		cfg.ServerName = c.TLS.ServerName
+		cfg.InsecureSkipVerify = c.TLS.InsecureSkipVerify
+	}
+	return cfg
+}
+
+// keyPrefix is the prefix in effect.
+func (c Config) keyPrefix() string {
+	if c.KeyPrefix == "" {
+		return DefaultKeyPrefix
+	}
+	return c.KeyPrefix
+}

@@ -1,8 +1,14 @@
 package caddymodule
 
 import (
+	"encoding/json"
+	"fmt"
+
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
+	"github.com/webrev/webhook-gateway/caddymodule/store"
 )
 
 const appName = "webhook_gateway"
@@ -12,10 +18,23 @@ func init() {
 }
 
 // App is the gateway's global state, shared by every webhook_gateway
-// handler of a config: it owns the store that rate limits and
-// deduplication use, and later the delivery workers.
+// handler of a config: the store that rate limits and deduplication use
+// and, later, the delivery workers.
 type App struct {
-	logger *zap.Logger
+	// Redis makes rate limits and idempotency shared by every instance
+	// that points at the same Redis. Absent: an in-memory store, which
+	// is exact for one instance only.
+	Redis *redisstore.Config `json:"redis,omitempty"`
+
+	// MemoryMaxEntries bounds the in-memory store (rate buckets and
+	// claims together); the least recently written go first when it is
+	// full. Default: 100000.
+	MemoryMaxEntries int `json:"memory_max_entries,omitempty"`
+
+	shared    store.Store // Redis, or the memory store
+	local     *store.Memory
+	releasers []func() error
+	logger    *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -26,9 +45,65 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets the app up.
+// Provision opens the stores. Both come from process-wide pools, so a
+// config reload with the same settings keeps Redis connections and the
+// memory store's contents.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	local, err := a.acquireMemory()
+	if err != nil {
+		return err
+	}
+	a.local, a.shared = local, local
+	if a.Redis == nil {
+		a.logger.Warn("no redis configured: rate limits and deduplication are kept in memory, per instance")
+		return nil
+	}
+	cfg := *a.Redis
+	repl := caddy.NewReplacer()
+	cfg.Password = repl.ReplaceKnown(cfg.Password, "")
+	cfg.URL = repl.ReplaceKnown(cfg.URL, "")
+	rs, err := redisstore.Open(cfg)
+	if err != nil {
+		return fmt.Errorf("opening redis store: %w", err)
+	}
+	a.releasers = append(a.releasers, rs.Close)
+	a.shared = rs
+	return nil
+}
+
+// memories shares memory stores across config reloads.
+var memories = caddy.NewUsagePool()
+
+type pooledMemory struct{ *store.Memory }
+
+func (pooledMemory) Destruct() error { return nil }
+
+func (a *App) acquireMemory() (*store.Memory, error) {
+	key, _ := json.Marshal(a.MemoryMaxEntries)
+	v, _, err := memories.LoadOrNew(string(key), func() (caddy.Destructor, error) {
+		return pooledMemory{store.NewMemory(store.MemoryConfig{MaxEntries: a.MemoryMaxEntries})}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening memory store: %w", err)
+	}
+	a.releasers = append(a.releasers, func() error {
+		_, err := memories.Delete(string(key))
+		return err
+	})
+	return v.(pooledMemory).Memory, nil
+}
+
+// Validate checks the Redis settings before anything connects.
+func (a *App) Validate() error {
+	if a.Redis != nil {
+		if err := a.Redis.Validate(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+	}
+	if a.MemoryMaxEntries < 0 {
+		return fmt.Errorf("memory_max_entries must not be negative")
+	}
 	return nil
 }
 
@@ -38,8 +113,27 @@ func (a *App) Start() error { return nil }
 // Stop implements caddy.App.
 func (a *App) Stop() error { return nil }
 
+// Cleanup gives the stores back to their pools; the last user of a
+// Redis client closes it. Safe to call more than once, or without
+// Provision.
+func (a *App) Cleanup() error {
+	var errs []error
+	for _, release := range a.releasers {
+		if err := release(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.releasers = nil
+	if len(errs) > 0 {
+		return fmt.Errorf("releasing stores: %v", errs)
+	}
+	return nil
+}
+
 // Interface guards
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )

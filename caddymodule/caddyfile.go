@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -13,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
+	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
 )
 
 func init() {
@@ -42,6 +44,17 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		refusal_status <4xx>
 //		verify_token <token>
 //		webhook_id <id>
+//		source <name>
+//		rate_limit <n>/<s|m|h> [burst <n>] [key <placeholder>]
+//		flood_limit <n>/<s|m|h> [burst <n>] [key <placeholder>]
+//		idempotency <retention>|off {
+//			key <placeholder>
+//			lease <duration>
+//			store_response <size>
+//			on_store_error reject|allow
+//		}
+//		on_store_error reject|allow
+//		store_timeout <duration>
 //		scheme hmac { … }           # a provider that is not built in
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -109,6 +122,22 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		return err
 	case "scheme":
 		return h.unmarshalScheme(d)
+	case "source":
+		s, err := oneArg(d)
+		h.Source = s
+		return err
+	case "rate_limit":
+		h.RateLimit = new(RateLimit)
+		return parseRateLimit(d, h.RateLimit)
+	case "flood_limit":
+		h.FloodLimit = new(RateLimit)
+		return parseRateLimit(d, h.FloodLimit)
+	case "idempotency":
+		return h.unmarshalIdempotency(d)
+	case "on_store_error":
+		return parseOnStoreError(d, &h.OnStoreError)
+	case "store_timeout":
+		return parseDuration(d, &h.StoreTimeout)
 	default:
 		return d.Errf("unknown webhook_gateway option %q", opt)
 	}
@@ -207,6 +236,111 @@ func oneArgKeepBlock(d *caddyfile.Dispenser) (string, error) {
 	return v, nil
 }
 
+// unmarshalIdempotency reads `idempotency <retention>|off { … }`.
+func (h *Handler) unmarshalIdempotency(d *caddyfile.Dispenser) error {
+	arg, err := oneArgKeepBlock(d)
+	if err != nil {
+		return err
+	}
+	if arg == "off" {
+		h.Idempotency = nil
+		if d.NextBlock(d.Nesting()) {
+			return d.Err("idempotency off takes no block")
+		}
+		return nil
+	}
+	idem := new(Idempotency)
+	dur, err := caddy.ParseDuration(arg)
+	if err != nil || dur <= 0 {
+		return d.Errf("bad idempotency retention %q: want a positive duration such as 24h, or off", arg)
+	}
+	idem.Retention = caddy.Duration(dur)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch opt := d.Val(); opt {
+		case "key":
+			if idem.Key, err = oneArg(d); err != nil {
+				return err
+			}
+		case "lease":
+			if err := parseDuration(d, &idem.Lease); err != nil {
+				return err
+			}
+		case "store_response":
+			if err := parseSize(d, &idem.StoreResponse); err != nil {
+				return err
+			}
+		case "on_store_error":
+			if err := parseOnStoreError(d, &h.OnStoreError); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unknown idempotency option %q", opt)
+		}
+	}
+	h.Idempotency = idem
+	return nil
+}
+
+// parseRateLimit reads `<n>/<unit> [burst <n>] [key <placeholder>]`.
+func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 || len(args)%2 == 0 {
+		return d.ArgErr()
+	}
+	count, per, ok := strings.Cut(args[0], "/")
+	n, err := strconv.ParseInt(count, 10, 64)
+	if !ok || err != nil || n <= 0 {
+		return d.Errf("bad rate %q: want <count>/<unit>, such as 50/s or 1000/m", args[0])
+	}
+	period, ok := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[per]
+	if !ok {
+		if period, err = caddy.ParseDuration(per); err != nil || period <= 0 {
+			return d.Errf("bad rate unit %q in %q: want s, m, h or a duration", per, args[0])
+		}
+	}
+	rl.Count, rl.Period = n, caddy.Duration(period)
+	for i := 1; i < len(args); i += 2 {
+		switch args[i] {
+		case "burst":
+			b, err := strconv.ParseInt(args[i+1], 10, 64)
+			if err != nil || b <= 0 {
+				return d.Errf("bad burst %q: want a positive number", args[i+1])
+			}
+			rl.Burst = b
+		case "key":
+			rl.Key = args[i+1]
+		default:
+			return d.Errf("unknown rate limit option %q (known: burst, key)", args[i])
+		}
+	}
+	return nil
+}
+
+func parseOnStoreError(d *caddyfile.Dispenser, dst *string) error {
+	v, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	if v != "reject" && v != "allow" {
+		return d.Errf("bad on_store_error %q: want reject or allow", v)
+	}
+	*dst = v
+	return nil
+}
+
+func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	v, err := oneArg(d)
+	if err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return d.Errf("bad duration %q: want a positive duration such as 30s", v)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
 func parseTolerance(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	v, err := oneArg(d)
 	if err != nil {
@@ -276,14 +410,116 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	return httpcaddyfile.App{Name: appName, Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-// UnmarshalCaddyfile sets up the app from the global option block.
+// UnmarshalCaddyfile sets up the app from the global option block:
+//
+//	webhook_gateway {
+//		redis <url>                 # or a block, below
+//		memory_max_entries <n>
+//	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
-		return d.Errf("unknown webhook_gateway global option %q", d.Val())
+		switch opt := d.Val(); opt {
+		case "redis":
+			a.Redis = new(redisstore.Config)
+			if err := unmarshalRedis(d, a.Redis); err != nil {
+				return err
+			}
+		case "memory_max_entries":
+			if err := parseInt(d, &a.MemoryMaxEntries); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unknown webhook_gateway global option %q", opt)
+		}
+	}
+	return nil
+}
+
+// unmarshalRedis reads `redis <url>` or
+//
+//	redis {
+//		url <url>
+//		addresses <host:port...>
+//		username <name>
+//		password <password>
+//		db <n>
+//		tls [server_name]
+//		tls_insecure_skip_verify
+//		cluster
+//		sentinel_master <name>
+//		key_prefix <prefix>
+//		dial_timeout|read_timeout|write_timeout <duration>
+//		pool_size <n>
+//	}
+func unmarshalRedis(d *caddyfile.Dispenser, c *redisstore.Config) error {
+	if d.NextArg() {
+		c.URL = d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := unmarshalRedisOption(d, c); err != nil {
+			return err
+		}
+	}
+	if c.URL == "" && len(c.Addresses) == 0 {
+		return d.Err("redis needs a URL or addresses")
+	}
+	return nil
+}
+
+func unmarshalRedisOption(d *caddyfile.Dispenser, c *redisstore.Config) error {
+	strs := map[string]*string{"url": &c.URL, "username": &c.Username, "password": &c.Password, "sentinel_master": &c.SentinelMaster, "key_prefix": &c.KeyPrefix}
+	durs := map[string]*caddy.Duration{"dial_timeout": &c.DialTimeout, "read_timeout": &c.ReadTimeout, "write_timeout": &c.WriteTimeout}
+	opt := d.Val()
+	if p, ok := strs[opt]; ok {
+		v, err := oneArg(d)
+		*p = v
+		return err
+	}
+	if p, ok := durs[opt]; ok {
+		return parseDuration(d, p)
+	}
+	switch opt {
+	case "addresses":
+		if c.Addresses = d.RemainingArgs(); len(c.Addresses) == 0 {
+			return d.ArgErr()
+		}
+	case "db":
+		return parseInt(d, &c.DB)
+	case "pool_size":
+		return parseInt(d, &c.PoolSize)
+	case "cluster":
+		c.Cluster = true
+		return noArgs(d)
+	case "tls":
+		if c.TLS == nil {
+			c.TLS = new(redisstore.TLSConfig)
+		}
+		if d.NextArg() {
+			c.TLS.ServerName = d.Val()
+		}
+		return noArgs(d)
+	case "tls_insecure_skip_verify":
+		if c.TLS == nil {
+			c.TLS = new(redisstore.TLSConfig)
+		}
+		c.TLS.InsecureSkipVerify = true
+		return noArgs(d)
+	default:
+		return d.Errf("unknown redis option %q", opt)
+	}
+	return nil
+}
+
+func noArgs(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
 	}
 	return nil
 }

@@ -60,10 +60,13 @@ func TestAdaptGolden(t *testing.T) {
 // TestCaddyfileErrorsNameTheToken checks that config mistakes are
 // refused with a message that names the bad token and its line.
 func TestCaddyfileErrorsNameTheToken(t *testing.T) {
+	// A block starting with "global:" goes in the global options.
 	cases := []struct {
 		name, block string
 		want        []string
 	}{
+		{"redis_unknown_option", "global:redis {\n url redis://x\n sentinel x\n }", []string{`unknown redis option "sentinel"`}},
+		{"redis_no_server", "global:redis {\n cluster\n }", []string{"redis needs a URL or addresses"}},
 		{"unknown_provider", "webhook_gateway stripee {\n secret s\n}", []string{`unknown provider "stripee"`, "Caddyfile:2"}},
 		{"no_provider", "webhook_gateway {\n secret s\n}", []string{"needs a provider name"}},
 		{"missing_secret", "webhook_gateway stripe {\n tolerance 5m\n}", []string{"provider stripe: no secret configured"}},
@@ -76,13 +79,22 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"bad_template", "webhook_gateway acme {\n secret s\n scheme hmac {\n header X-Sig\n content \"{bdy}\"\n }\n}", []string{"unknown field {bdy}"}},
 		{"scheme_without_header", "webhook_gateway acme {\n secret s\n scheme hmac {\n algorithm sha1\n }\n}", []string{"header is required"}},
 		{"bad_event_source", "webhook_gateway stripe {\n secret s\n event_id cookie id\n}", []string{`bad source "cookie"`}},
-		{"global_unknown", "", []string{`unknown webhook_gateway global option "redis_url"`}},
+		{"global_unknown", "global:redis_url x", []string{`unknown webhook_gateway global option "redis_url"`}},
+		{"bad_rate", "webhook_gateway stripe {\n secret s\n rate_limit fifty/s\n}", []string{`bad rate "fifty/s"`, "Caddyfile:4"}},
+		{"bad_rate_unit", "webhook_gateway stripe {\n secret s\n rate_limit 50/d\n}", []string{`bad rate unit "d"`}},
+		{"bad_burst", "webhook_gateway stripe {\n secret s\n rate_limit 50/s burst -1\n}", []string{`bad burst "-1"`}},
+		{"rate_dangling_option", "webhook_gateway stripe {\n secret s\n flood_limit 50/s burst\n}", []string{"wrong argument count"}},
+		{"rate_unknown_option", "webhook_gateway stripe {\n secret s\n rate_limit 50/s per ip\n}", []string{`unknown rate limit option "per"`}},
+		{"bad_retention", "webhook_gateway stripe {\n secret s\n idempotency forever\n}", []string{`bad idempotency retention "forever"`}},
+		{"bad_idempotency_option", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n ttl 2h\n }\n}", []string{`unknown idempotency option "ttl"`}},
+		{"bad_on_store_error", "webhook_gateway stripe {\n secret s\n on_store_error ignore\n}", []string{`bad on_store_error "ignore"`}},
+		{"bad_lease", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n lease soon\n }\n}", []string{`bad duration "soon"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			src := "{\n\twebhook_gateway {\n\t\tredis_url x\n\t}\n}\n"
-			if c.block != "" {
-				src = "localhost {\n" + c.block + "\n}\n"
+			src := "localhost {\n" + c.block + "\n}\n"
+			if global, ok := strings.CutPrefix(c.block, "global:"); ok {
+				src = "{\n\twebhook_gateway {\n" + global + "\n\t}\n}\n"
 			}
 			_, err := gatewaytest.Adapt(src)
 			if err == nil {

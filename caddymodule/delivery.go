@@ -20,10 +20,13 @@ type delivery struct {
 	bytes         int64
 	upstreamBytes int64
 	err           error
+	storeErr      error
+	unchecked     bool // forwarded without the store, per on_store_error allow
+	released      bool // the claim was released for the provider's retry
 }
 
-// finish writes the delivery's single log line and counts it.
-func (h *Handler) finish(d *delivery) {
+// logDelivery writes the delivery's single log line and counts it.
+func (h *Handler) logDelivery(d *delivery) {
 	elapsed := now().Sub(d.start)
 	h.metrics.observe(d, elapsed)
 	fields := []zap.Field{
@@ -44,8 +47,17 @@ func (h *Handler) finish(d *delivery) {
 	if d.err != nil {
 		fields = append(fields, zap.Error(d.err))
 	}
+	if d.storeErr != nil {
+		fields = append(fields, zap.NamedError("store_error", d.storeErr))
+	}
+	if d.unchecked {
+		fields = append(fields, zap.Bool("unchecked", true))
+	}
+	if d.released {
+		fields = append(fields, zap.Bool("claim_released", true))
+	}
 	switch {
-	case d.err != nil || d.status >= 500:
+	case d.err != nil || d.status >= 500 || d.storeErr != nil:
 		h.logger.Error("delivery", fields...)
 	case d.outcome == outcomeRefused:
 		h.logger.Warn("delivery", fields...)

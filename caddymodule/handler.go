@@ -88,6 +88,32 @@ type Handler struct {
 	// provision time.
 	WebhookID string `json:"webhook_id,omitempty"`
 
+	// Source names this sender in the state store: rate-limit buckets
+	// and idempotency keys live under it. Default: the provider name.
+	Source string `json:"source,omitempty"`
+
+	// RateLimit limits verified deliveries, shared by every instance on
+	// the same Redis. Refusals get 429 with Retry-After.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
+	// FloodLimit limits requests per client IP before the body is read
+	// or verified. It is kept in each instance's memory on purpose: a
+	// flood of forgeries must not load Redis.
+	FloodLimit *RateLimit `json:"flood_limit,omitempty"`
+
+	// Idempotency deduplicates deliveries by event id.
+	Idempotency *Idempotency `json:"idempotency,omitempty"`
+
+	// OnStoreError says what happens when the state store fails: reject
+	// (503 with Retry-After) or allow (forward unchecked, with a warning
+	// logged and counted). Default: reject.
+	OnStoreError string `json:"on_store_error,omitempty"`
+
+	// StoreTimeout bounds each store call made while the client waits.
+	// Default: 500ms.
+	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
+
+	app      *App
 	provider *provider.Provider
 	verifier provider.Verifier
 	secrets  []string
@@ -107,9 +133,11 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision resolves the provider and the secrets and builds the verifier.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	if _, err := ctx.App(appName); err != nil {
+	app, err := ctx.App(appName)
+	if err != nil {
 		return fmt.Errorf("loading webhook_gateway app: %w", err)
 	}
+	h.app = app.(*App)
 	p, err := h.resolveProvider()
 	if err != nil {
 		return err
@@ -213,7 +241,7 @@ func (h *Handler) Validate() error {
 	if s := h.RefusalStatus; s != 0 && (s < 400 || s > 499) {
 		return fmt.Errorf("refusal_status %d is not a 4xx status", s)
 	}
-	return nil
+	return h.validateState()
 }
 
 func (h *Handler) maxBody() int64 {

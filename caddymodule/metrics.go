@@ -11,8 +11,9 @@ import (
 // metrics are the gateway's Prometheus series, shared by every handler
 // of a config through the config's registry.
 type metrics struct {
-	deliveries *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
+	deliveries  *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	storeErrors *prometheus.CounterVec
 }
 
 func registerMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -30,6 +31,12 @@ func registerMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Help:      "Time from a delivery's arrival to its answer, upstream included.",
 			Buckets:   prometheus.DefBuckets,
 		}, []string{"provider", "outcome"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "caddy",
+			Subsystem: "webhook_gateway",
+			Name:      "store_errors_total",
+			Help:      "Failed state-store calls by provider and operation (admit, complete, release).",
+		}, []string{"provider", "operation"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -39,6 +46,9 @@ func registerMetrics(reg *prometheus.Registry) (*metrics, error) {
 		return nil, err
 	}
 	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.storeErrors, err = register(reg, m.storeErrors); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -63,4 +73,10 @@ func (m *metrics) observe(d *delivery, elapsed time.Duration) {
 	}
 	m.deliveries.WithLabelValues(d.provider, d.outcome, d.reason, strconv.Itoa(d.status)).Inc()
 	m.duration.WithLabelValues(d.provider, d.outcome).Observe(elapsed.Seconds())
+}
+
+func (m *metrics) storeError(provider, operation string) {
+	if m != nil {
+		m.storeErrors.WithLabelValues(provider, operation).Inc()
+	}
 }

@@ -36,7 +36,7 @@ func writeProblem(w http.ResponseWriter, status int, reason, detail string, retr
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	if retryAfter > 0 {
-		h.Set("Retry-After", strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+		h.Set("Retry-After", strconv.FormatInt(ceilSeconds(retryAfter), 10))
 	}
 	w.WriteHeader(status)
 	w.Write(body)

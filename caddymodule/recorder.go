@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 
@@ -8,31 +9,49 @@ import (
 )
 
 // recorder notes the status and size of the upstream's answer as it
-// streams through, for the delivery log line.
+// streams through, for the delivery log line, and keeps a copy of a
+// small answer when it is to be stored for replays.
 type recorder struct {
 	*caddyhttp.ResponseWriterWrapper
 	status int
 	bytes  int64
+
+	// keep is how many body bytes to copy; 0 copies none.
+	keep     int64
+	body     bytes.Buffer
+	overflow bool
+	header   http.Header // the answer's headers, as sent
 }
 
-func newRecorder(w http.ResponseWriter) *recorder {
-	return &recorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+func newRecorder(w http.ResponseWriter, keep int64) *recorder {
+	return &recorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, keep: keep}
 }
 
 func (r *recorder) WriteHeader(status int) {
 	// 1xx answers are interim; the final status comes later.
 	if r.status == 0 && status >= 200 {
 		r.status = status
+		if r.keep > 0 {
+			r.header = r.Header().Clone()
+		}
 	}
 	r.ResponseWriterWrapper.WriteHeader(status)
 }
 
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	n, err := r.ResponseWriterWrapper.Write(p)
 	r.bytes += int64(n)
+	if r.keep > 0 && !r.overflow {
+		if int64(r.body.Len()+n) > r.keep {
+			r.overflow = true
+			r.body = bytes.Buffer{}
+		} else {
+			r.body.Write(p[:n])
+		}
+	}
 	return n, err
 }
 

@@ -30,11 +30,14 @@ const (
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	d := &delivery{start: now(), provider: h.provider.Name}
-	defer h.finish(d)
+	defer h.logDelivery(d)
 
 	if !h.methodAllowed(r.Method) {
 		w.Header().Set("Allow", strings.Join(h.methods, ", "))
 		return h.refuse(w, d, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not accepted here")
+	}
+	if h.FloodLimit != nil && h.flood(w, r, d) {
+		return nil
 	}
 	buf, err := readBody(r, h.maxBody())
 	if errors.Is(err, errBodyTooLarge) {
@@ -59,7 +62,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.answer(w, d, ans)
 	}
 	h.identify(r, d, verified, buf.Bytes())
-	return h.forward(w, r, d, next)
+	c, answered := h.admit(w, r, d, buf.Bytes())
+	if answered {
+		return nil
+	}
+	return h.forward(w, r, d, c, next)
 }
 
 func (h *Handler) methodAllowed(method string) bool {
@@ -139,10 +146,18 @@ func (h *Handler) identify(r *http.Request, d *delivery, v provider.Verified, bo
 	}
 }
 
-// forward passes the delivery on and notes the upstream's answer.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *delivery, next caddyhttp.Handler) error {
-	rec := newRecorder(w)
+// forward passes the delivery on, notes the upstream's answer and, when
+// it holds a claim, completes or releases it.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *delivery, c *claim, next caddyhttp.Handler) error {
+	keep := int64(0)
+	if c != nil {
+		keep = h.keepResponse()
+	}
+	rec := newRecorder(w, keep)
 	err := next.ServeHTTP(rec, r)
+	if c != nil {
+		defer h.finish(r, d, c, rec, err)
+	}
 	d.outcome, d.status, d.upstreamBytes = outcomeForwarded, rec.status, rec.bytes
 	var herr caddyhttp.HandlerError
 	if errors.As(err, &herr) && rec.status == 0 {

@@ -47,7 +47,13 @@ type Upstream struct {
 
 // NewUpstream starts a recording upstream, closed when the test ends.
 func NewUpstream(t testing.TB) *Upstream {
-	u := &Upstream{}
+	return NewUpstreamFunc(t, nil)
+}
+
+// NewUpstreamFunc starts a recording upstream that answers with respond
+// (after recording the request); nil answers 200 "ok".
+func NewUpstreamFunc(t testing.TB, respond func(w http.ResponseWriter, r *http.Request)) *Upstream {
+	u := &Upstream{Respond: respond}
 	u.Server = httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(u.Close)
 	return u

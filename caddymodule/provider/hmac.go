@@ -626,9 +626,8 @@ func decodeHexInto(dst []byte, s string) (int, bool) {
 		return 0, false
 	}
 	for i := 0; i < len(s); i += 2 {
-		hi, ok1 := fromHexChar(s[i])
-		lo, ok2 := fromHexChar(s[i+1])
-		if !ok1 || !ok2 {
+		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
+		if hi|lo > 0x0f {
 			return 0, false
 		}
 		dst[i/2] = hi<<4 | lo
@@ -636,17 +635,20 @@ func decodeHexInto(dst []byte, s string) (int, bool) {
 	return len(s) / 2, true
 }
 
-func fromHexChar(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValue maps a hex digit, in either case, to its value and anything
+// else to 0xff: a table lookup is what keeps decoding off the profile.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	for i, c := range "ABCDEF" {
+		t[c] = byte(10 + i)
+	}
+	return t
+}()
 
 func decodeBase64Into(dst []byte, s string) (int, bool) {
 	enc := base64.StdEncoding

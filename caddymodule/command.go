@@ -256,35 +256,14 @@ func sendDelivery(client *http.Client, m *provider.Message, out io.Writer) (int,
 // writeProviders prints the providers table.
 func writeProviders(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tALIASES\tSCHEME\tHEADERS\tTOLERANCE\tEVENT ID")
-	for _, p := range provider.All() {
-		desc := p.Scheme.Describe()
-		tol := "-"
-		if p.Tolerance > 0 {
-			tol = p.Tolerance.String()
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(provider.TableHeader, "\t")))
+	for _, row := range provider.Table(false) {
+		for i, cell := range row {
+			if cell == "" {
+				row[i] = "-"
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, orDash(strings.Join(p.Aliases, ", ")),
-			desc.Kind, strings.Join(desc.Headers, ", "), tol, orDash(fieldsString(p.EventID)))
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
-}
-
-func fieldsString(fields []provider.Field) string {
-	var parts []string
-	for _, f := range fields {
-		if f.Header != "" {
-			parts = append(parts, "header "+f.Header)
-		}
-		if f.JSON != "" {
-			parts = append(parts, "body "+f.JSON)
-		}
-	}
-	return strings.Join(parts, " | ")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -5,40 +5,51 @@ import (
 	"time"
 )
 
-// MarkdownTable is the providers table of the README, generated from the
-// registry so that the documentation cannot drift from the code.
-func MarkdownTable() string {
-	var b strings.Builder
-	b.WriteString("| provider | aliases | scheme | headers | tolerance | event id |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
+// TableHeader names the columns of Table's rows.
+var TableHeader = []string{"provider", "aliases", "scheme", "headers", "tolerance", "event id"}
+
+// Table returns one row per provider, in TableHeader's columns: the
+// README's table and `webhook-gateway providers` both print it, so
+// neither can drift from the registry. With markdown, names are set in
+// code and pipes escaped.
+func Table(markdown bool) [][]string {
+	code := func(s string) string { return s }
+	if markdown {
+		code = func(s string) string { return "`" + strings.ReplaceAll(s, "|", `\|`) + "`" }
+	}
+	var rows [][]string
 	for _, p := range All() {
 		d := p.Scheme.Describe()
-		cells := []string{
-			"`" + p.Name + "`",
-			codeList(p.Aliases),
-			escapeCell(d.Kind),
-			codeList(d.Headers),
+		rows = append(rows, []string{
+			code(p.Name),
+			codeList(p.Aliases, code),
+			strings.ReplaceAll(d.Kind, "|", `\|`),
+			codeList(d.Headers, code),
 			toleranceCell(p.Tolerance),
-			fieldsCell(p.EventID),
-		}
-		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+			fieldsCell(p.EventID, code),
+		})
+	}
+	return rows
+}
+
+// MarkdownTable is the providers table of the README.
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(TableHeader, " | ") + " |\n")
+	b.WriteString(strings.Repeat("| --- ", len(TableHeader)) + "|\n")
+	for _, row := range Table(true) {
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 	}
 	return b.String()
 }
 
-func codeList(items []string) string {
-	if len(items) == 0 {
-		return ""
-	}
+func codeList(items []string, code func(string) string) string {
 	quoted := make([]string, len(items))
 	for i, s := range items {
-		quoted[i] = "`" + escapeCell(s) + "`"
+		quoted[i] = code(s)
 	}
 	return strings.Join(quoted, ", ")
 }
-
-// escapeCell keeps a pipe inside a value from splitting the cell.
-func escapeCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
 func toleranceCell(d time.Duration) string {
 	if d == 0 {
@@ -52,14 +63,14 @@ func toleranceCell(d time.Duration) string {
 	return s
 }
 
-func fieldsCell(fields []Field) string {
+func fieldsCell(fields []Field, code func(string) string) string {
 	parts := make([]string, 0, len(fields))
 	for _, f := range fields {
 		switch {
 		case f.Header != "":
-			parts = append(parts, "header `"+f.Header+"`")
+			parts = append(parts, "header "+code(f.Header))
 		case f.JSON != "":
-			parts = append(parts, "body `"+escapeCell(f.JSON)+"`")
+			parts = append(parts, "body "+code(f.JSON))
 		}
 	}
 	return strings.Join(parts, ", then ")

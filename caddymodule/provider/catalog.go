@@ -169,6 +169,15 @@ var catalog = []*Provider{
 		Docs:      "https://coinify.readme.io/docs/webhooks",
 	},
 	{
+		Name: "contentful",
+		// verifyRequest's default time to live is 30 s.
+		Scheme:    &Contentful{},
+		Tolerance: 30 * time.Second,
+		EventID:   []Field{hdr("X-Contentful-Idempotency-Key")},
+		EventType: []Field{hdr("X-Contentful-Topic")},
+		Docs:      "https://www.contentful.com/developers/docs/webhooks/request-verification/",
+	},
+	{
 		Name:   "datasaur",
 		Scheme: bodyHex("X-Datasaur-Signature"),
 		Docs:   "https://docs.datasaur.ai/api/webhooks",

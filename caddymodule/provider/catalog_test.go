@@ -232,6 +232,8 @@ func timestamped(s Scheme) bool {
 		return s.Layout.HasTimestamp()
 	case *BodyHMAC:
 		return s.Timestamp != ""
+	case *Contentful:
+		return true
 	case *byKeyPrefix:
 		return timestamped(s.Scheme)
 	}
@@ -256,6 +258,10 @@ func testKeys(t *testing.T, s Scheme) []keyPair {
 		return []keyPair{secretPair(s.SecretEncoding, raw)}
 	case *BodyHMAC:
 		return []keyPair{secretPair(s.SecretEncoding, raw)}
+	case *Contentful:
+		// Contentful's secrets are exactly 64 characters.
+		key := hex.EncodeToString(raw)
+		return []keyPair{{"symmetric", key, key}}
 	}
 	return []keyPair{secretPair(SecretRaw, raw)}
 }

@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +254,65 @@ func adyenContents(body []byte) map[string]bool {
 		out[adyenNotification.content(it)] = true
 	}
 	return out
+}
+
+// FuzzContentful fuzzes the URL, the signed-headers list, the timestamp
+// and the body of a Contentful delivery. Besides signing the genuine
+// canonical request, an accepted one must have the genuine body, query
+// and timestamp, and its list must name exactly the genuine headers
+// among those present (the unsigned X-Extra included).
+func FuzzContentful(f *testing.F) {
+	const url = "https://hooks.example.com/in?x=1"
+	const list = "x-contentful-signed-headers,x-contentful-timestamp,x-contentful-topic"
+	secret := strings.Repeat("f", 64)
+	body := []byte(`{"sys":{"id":"e1"}}`)
+	r := fuzzGenuine(f, "contentful", secret, body, http.Header{"X-Contentful-Topic": {"t"}}, url)
+	r.Header.Set("X-Extra", "e")
+	p, _ := Lookup("contentful")
+	v, err := p.NewVerifier(VerifierConfig{Secrets: []string{secret}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	genuine, err := contentfulContent(r)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ts := r.Header.Get("X-Contentful-Timestamp")
+	if r.Header.Get("X-Contentful-Signed-Headers") != list {
+		f.Fatalf("signed list %q", r.Header.Get("X-Contentful-Signed-Headers"))
+	}
+	f.Add(url, list, ts, body)
+	f.Add(url+"?evil=1", list, ts, body)
+	f.Add(url, list+",x-extra", ts, body)
+	f.Add(url, list+",x-absent", "0"+ts, body)
+	f.Add("/in?x=1", "x-contentful-topic,X-Contentful-Timestamp, x-contentful-signed-headers", "+"+ts, body)
+	f.Fuzz(func(t *testing.T, u, l, stamp string, b []byte) {
+		req := *r
+		req.URL = u
+		req.Header = r.Header.Clone()
+		req.Header.Set("X-Contentful-Signed-Headers", l)
+		req.Header.Set("X-Contentful-Timestamp", stamp)
+		req.Body = b
+		if _, err := v.Verify(&req); err != nil {
+			return
+		}
+		if got, err := contentfulContent(&req); err != nil || got != genuine {
+			t.Fatalf("accepted url %q list %q ts %q body %q, which sign %q", u, l, stamp, b, got)
+		}
+		if !bytes.Equal(b, body) || !strings.HasSuffix(u, "/in?x=1") || strings.Count(u, "?") != 1 {
+			t.Fatalf("accepted a changed url %q or body %q", u, b)
+		}
+		if n, err := strconv.ParseInt(jsTrim(stamp), 10, 64); err != nil || strconv.FormatInt(n, 10) != ts {
+			t.Fatalf("accepted a changed timestamp %q", stamp)
+		}
+		named := map[string]bool{}
+		for _, name := range strings.Split(l, ",") {
+			if name == "x-extra" || name == "x-contentful-topic" || name == "x-contentful-signature" {
+				named[name] = true
+			}
+		}
+		if !named["x-contentful-topic"] || named["x-extra"] || named["x-contentful-signature"] {
+			t.Fatalf("accepted list %q, which does not name exactly the signed headers", l)
+		}
+	})
 }

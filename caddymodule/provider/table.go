@@ -56,7 +56,10 @@ func toleranceCell(d time.Duration) string {
 		return ""
 	}
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
+	// "5m0s" reads as "5m"; "30s" must keep its zero.
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
 	}

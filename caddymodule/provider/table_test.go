@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the providers table in README.md")
@@ -57,6 +58,17 @@ func TestMarkdownTable(t *testing.T) {
 	for _, want := range []string{"| `stripe` |", "`facebook`", "ed25519/hex", "| 5m |", "header `X-GitHub-Delivery`"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q", want)
+		}
+	}
+}
+
+func TestToleranceCell(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "", 5 * time.Second: "5s", 30 * time.Second: "30s", 90 * time.Second: "1m30s",
+		5 * time.Minute: "5m", 10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m",
+	} {
+		if got := toleranceCell(d); got != want {
+			t.Errorf("toleranceCell(%s) = %q, want %q", d, got, want)
 		}
 	}
 }

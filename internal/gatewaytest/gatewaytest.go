@@ -6,6 +6,7 @@ package gatewaytest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -97,8 +98,11 @@ func (u *Upstream) Reset() {
 // Addr is the upstream's host:port, for reverse_proxy.
 func (u *Upstream) Addr() string { return strings.TrimPrefix(u.URL, "http://") }
 
-// Gateway is a running Caddy with the gateway's config loaded.
-type Gateway struct {
+// endpoint is what an in-process Gateway and a gateway process
+// (Instance) share: a temp dir with Caddy's storage and log, the ports,
+// the Caddyfile around the test's pieces, and a client that trusts the
+// local CA of that storage.
+type endpoint struct {
 	// URL is https://localhost:<port>.
 	URL string
 	// Client trusts the gateway's local CA and nothing else.
@@ -110,6 +114,18 @@ type Gateway struct {
 	port, httpPort int
 }
 
+// newEndpoint picks free ports and lays out dir.
+func newEndpoint(t testing.TB, dir string) endpoint {
+	e := endpoint{dir: dir, LogPath: filepath.Join(dir, "caddy.log"), port: freePort(t), httpPort: freePort(t)}
+	e.URL = fmt.Sprintf("https://localhost:%d", e.port)
+	return e
+}
+
+// Gateway is a running Caddy with the gateway's config loaded.
+type Gateway struct {
+	endpoint
+}
+
 // mu serialises gateways: Caddy's running config is process-wide.
 var mu sync.Mutex
 
@@ -119,9 +135,7 @@ var mu sync.Mutex
 func Start(t testing.TB, globals, site string) *Gateway {
 	t.Helper()
 	mu.Lock()
-	dir := t.TempDir()
-	g := &Gateway{dir: dir, LogPath: filepath.Join(dir, "caddy.log"), port: freePort(t), httpPort: freePort(t)}
-	g.URL = fmt.Sprintf("https://localhost:%d", g.port)
+	g := &Gateway{newEndpoint(t, t.TempDir())}
 	if err := load(g.config(globals, site)); err != nil {
 		mu.Unlock()
 		t.Fatalf("loading Caddy config: %v\n%s", err, g.config(globals, site))
@@ -147,7 +161,7 @@ func (g *Gateway) Reload(t testing.TB, globals, site string) {
 // config is the whole Caddyfile: test-friendly globals (no admin
 // endpoint, no trust-store changes, storage and logs in the temp dir)
 // and one HTTPS site with a certificate from Caddy's local CA.
-func (g *Gateway) config(globals, site string) string {
+func (e *endpoint) config(globals, site string) string {
 	return fmt.Sprintf(`{
 	admin off
 	persist_config off
@@ -167,7 +181,7 @@ https://localhost:%d {
 	tls internal
 	%s
 }
-`, filepath.Join(g.dir, "storage"), g.httpPort, g.port, g.LogPath, globals, g.port, site)
+`, filepath.Join(e.dir, "storage"), e.httpPort, e.port, e.LogPath, globals, e.port, site)
 }
 
 // Adapt turns a Caddyfile into Caddy JSON.
@@ -193,8 +207,22 @@ func load(text string) error {
 	return caddy.Load(cfg, true)
 }
 
-func (g *Gateway) client(t testing.TB) *http.Client {
-	root := filepath.Join(g.dir, "storage", "pki", "authorities", "local", "root.crt")
+// client waits for the local CA root in the endpoint's storage and
+// returns a client that trusts it and nothing else.
+func (e *endpoint) client(t testing.TB) *http.Client {
+	t.Helper()
+	c, err := e.trustingClient(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// trustingClient is client for a gateway that may die while starting:
+// it gives up as soon as exited (nil for an in-process gateway) is
+// closed.
+func (e *endpoint) trustingClient(t testing.TB, exited <-chan struct{}) (*http.Client, error) {
+	root := filepath.Join(e.dir, "storage", "pki", "authorities", "local", "root.crt")
 	var pem []byte
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -203,13 +231,15 @@ func (g *Gateway) client(t testing.TB) *http.Client {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the local CA root never appeared: %v", err)
+			return nil, fmt.Errorf("the local CA root never appeared: %w", err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		if !pause(exited, 20*time.Millisecond) {
+			return nil, errExited
+		}
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatal("no certificate in the local CA root")
+		return nil, errors.New("no certificate in the local CA root")
 	}
 	tr := &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: "localhost"},
@@ -217,28 +247,51 @@ func (g *Gateway) client(t testing.TB) *http.Client {
 		MaxIdleConns:      100, MaxIdleConnsPerHost: 100,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 
+// errExited: the gateway process exited while it was awaited.
+var errExited = errors.New("the gateway exited while starting")
+
 // waitReady polls until the site's certificate is served.
-func (g *Gateway) waitReady(t testing.TB) {
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := g.Client.Get(g.URL + "/__ready")
-		if err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway never answered over TLS: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+func (e *endpoint) waitReady(t testing.TB) {
+	t.Helper()
+	if err := e.awaitTLS(nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// Logs returns the log lines whose logger is name.
-func (g *Gateway) Logs(t testing.TB) []byte {
-	b, err := os.ReadFile(g.LogPath)
+// awaitTLS is waitReady for a gateway that may die while starting.
+func (e *endpoint) awaitTLS(exited <-chan struct{}) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := e.Client.Get(e.URL + "/__ready")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gateway never answered over TLS: %w", err)
+		}
+		if !pause(exited, 50*time.Millisecond) {
+			return errExited
+		}
+	}
+}
+
+// pause sleeps for d and reports false if exited was closed meanwhile.
+func pause(exited <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-exited:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// Logs returns what Caddy logged so far, JSON lines.
+func (e *endpoint) Logs(t testing.TB) []byte {
+	b, err := os.ReadFile(e.LogPath)
 	if err != nil {
 		t.Fatalf("reading Caddy log: %v", err)
 	}

@@ -32,7 +32,7 @@ func (r *recorder) WriteHeader(status int) {
 	if r.status == 0 && status >= 200 {
 		r.status = status
 		if r.keep > 0 {
-			r.header = r.Header().Clone()
+			r.header = keptHeaders(r.Header())
 		}
 	}
 	r.ResponseWriterWrapper.WriteHeader(status)
@@ -53,6 +53,18 @@ func (r *recorder) Write(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// keptHeaders copies the headers worth replaying, not the whole set: a
+// stored answer needs its type and location, not its Date or Server.
+func keptHeaders(h http.Header) http.Header {
+	kept := make(http.Header, len(replayedHeaders))
+	for _, name := range replayedHeaders {
+		if vs := h[name]; len(vs) > 0 {
+			kept[name] = append([]string(nil), vs...)
+		}
+	}
+	return kept
 }
 
 // ReadFrom goes through Write so that nothing escapes the count; the

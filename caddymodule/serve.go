@@ -134,16 +134,10 @@ func (h *Handler) identify(r *http.Request, d *delivery, v provider.Verified, bo
 		}
 		repl.Set("webhook.timestamp", ts)
 	}
-	r.Header.Del(HeaderProvider)
-	r.Header.Del(HeaderEventID)
-	r.Header.Del(HeaderEventType)
-	r.Header.Set(HeaderProvider, d.provider)
-	if d.eventID != "" {
-		r.Header.Set(HeaderEventID, d.eventID)
-	}
-	if d.eventType != "" {
-		r.Header.Set(HeaderEventType, d.eventType)
-	}
+	// The names are canonical already, so the map is used directly.
+	r.Header[HeaderProvider] = []string{d.provider}
+	setOrDelete(r.Header, HeaderEventID, d.eventID)
+	setOrDelete(r.Header, HeaderEventType, d.eventType)
 }
 
 // forward passes the delivery on, notes the upstream's answer and, when
@@ -187,4 +181,14 @@ func (h *Handler) publicURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + orig.Host + orig.URL.RequestURI()
+}
+
+// setOrDelete sets a header, or removes it (and any client copy) when
+// there is no value.
+func setOrDelete(h http.Header, name, value string) {
+	if value == "" {
+		delete(h, name)
+		return
+	}
+	h[name] = []string{value}
 }

@@ -114,7 +114,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery, bod
 	if a.RateKey == "" && a.IdemKey == "" {
 		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.storeTimeout())
+	ctx, cancel := h.storeContext(r.Context())
 	res, err := h.app.shared.Admit(ctx, a)
 	cancel()
 	if err != nil {
@@ -216,12 +216,7 @@ func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, 
 		d.released = true
 		return
 	}
-	resp := store.Response{Status: rec.status, Header: http.Header{}}
-	for _, name := range replayedHeaders {
-		if vs := rec.header.Values(name); len(vs) > 0 {
-			resp.Header[name] = vs
-		}
-	}
+	resp := store.Response{Status: rec.status, Header: rec.header}
 	if !rec.overflow {
 		resp.Body = rec.body.Bytes()
 	}
@@ -243,8 +238,13 @@ func shouldRelease(status int, err error) bool {
 		status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
 }
 
-func (h *Handler) storeTimeout() time.Duration {
-	return durationOr(h.StoreTimeout, defaultStoreTimeout)
+// storeContext bounds a store call made while the provider waits. The
+// memory store cannot block, so it is spared the timer.
+func (h *Handler) storeContext(parent context.Context) (context.Context, context.CancelFunc) {
+	if _, local := h.app.shared.(*store.Memory); local {
+		return parent, func() {}
+	}
+	return context.WithTimeout(parent, durationOr(h.StoreTimeout, defaultStoreTimeout))
 }
 
 func (h *Handler) keepResponse() int64 {

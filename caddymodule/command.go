@@ -246,7 +246,14 @@ func sendDelivery(client *http.Client, m *provider.Message, out io.Writer) (int,
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	fmt.Fprintf(out, "%s %s\n%s\n", resp.Proto, resp.Status, body)
+	fmt.Fprintf(out, "%s %s\n", resp.Proto, resp.Status)
+	// The gateway's own headers say what happened beyond the status.
+	for _, name := range []string{HeaderReplay, "Retry-After"} {
+		if v := resp.Header.Get(name); v != "" {
+			fmt.Fprintf(out, "%s: %s\n", name, v)
+		}
+	}
+	fmt.Fprintf(out, "%s\n", body)
 	if resp.StatusCode/100 != 2 {
 		return 1, nil
 	}

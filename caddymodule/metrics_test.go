@@ -1,7 +1,7 @@
 package caddymodule
 
 import (
-	"errors"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,9 +72,7 @@ func TestMetricsSharedAndCounted(t *testing.T) {
 func TestMetricsRefuseAForeignCollector(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "caddy_webhook_gateway_deliveries_total", Help: "x"}))
-	_, err := registerMetrics(reg)
-	var dup prometheus.AlreadyRegisteredError
-	if err == nil || !errors.As(err, &dup) {
-		t.Fatalf("err = %v, want a registration conflict", err)
+	if _, err := registerMetrics(reg); err == nil || !strings.Contains(err.Error(), "caddy_webhook_gateway_deliveries_total") {
+		t.Fatalf("err = %v, want a registration conflict naming the series", err)
 	}
 }

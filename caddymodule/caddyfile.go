@@ -448,6 +448,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		password <password>
 //		db <n>
 //		tls [server_name]
+//		tls_ca <pem_file>
 //		tls_insecure_skip_verify
 //		cluster
 //		sentinel_master <name>
@@ -505,6 +506,13 @@ func unmarshalRedisOption(d *caddyfile.Dispenser, c *redisstore.Config) error {
 			c.TLS.ServerName = d.Val()
 		}
 		return noArgs(d)
+	case "tls_ca":
+		if c.TLS == nil {
+			c.TLS = new(redisstore.TLSConfig)
+		}
+		v, err := oneArg(d)
+		c.TLS.CAFile = v
+		return err
 	case "tls_insecure_skip_verify":
 		if c.TLS == nil {
 			c.TLS = new(redisstore.TLSConfig)

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,17 @@ func want[T comparable](t *testing.T, what string, got, want T) {
 }
 
 func TestOptionsErrors(t *testing.T) {
+	// A key where the CA belongs is the likely slip: PEM, but no
+	// certificate.
+	dir := t.TempDir()
+	keyOnly := filepath.Join(dir, "key.pem")
+	notPEM := filepath.Join(dir, "ca.der")
+	if err := os.WriteFile(keyOnly, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notPEM, []byte{0x30, 0x82, 0x01, 0x0a}, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		cfg  Config
@@ -107,6 +120,10 @@ func TestOptionsErrors(t *testing.T) {
 		{"negative read", Config{URL: "redis://h", ReadTimeout: -1}, "read_timeout: must not be negative"},
 		{"negative write", Config{URL: "redis://h", WriteTimeout: -1}, "write_timeout: must not be negative"},
 		{"negative pool", Config{URL: "redis://h", PoolSize: -1}, "pool_size: must not be negative"},
+		{"missing ca file", Config{URL: "rediss://h", TLS: &TLSConfig{CAFile: filepath.Join(dir, "missing.pem")}}, "tls.ca: reading CA file: open "},
+		{"ca file is a directory", Config{URL: "rediss://h", TLS: &TLSConfig{CAFile: dir}}, "tls.ca: reading CA file: "},
+		{"ca file without certificate", Config{URL: "rediss://h", TLS: &TLSConfig{CAFile: keyOnly}}, "tls.ca: no PEM certificate in " + keyOnly},
+		{"ca file not pem", Config{Addresses: []string{"h:1"}, TLS: &TLSConfig{CAFile: notPEM}}, "tls.ca: no PEM certificate in " + notPEM},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,13 +143,14 @@ func TestOptionsErrors(t *testing.T) {
 
 func TestConfigJSON(t *testing.T) {
 	var cfg Config
-	in := `{"url":"rediss://h","tls":{"server_name":"n"},"cluster":true,"key_prefix":"p","dial_timeout":"2s","read_timeout":"1d","pool_size":3}`
+	in := `{"url":"rediss://h","tls":{"server_name":"n","ca":"/etc/redis/ca.pem"},"cluster":true,"key_prefix":"p","dial_timeout":"2s","read_timeout":"1d","pool_size":3}`
 	if err := json.Unmarshal([]byte(in), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	want(t, "dial", time.Duration(cfg.DialTimeout), 2*time.Second)
 	want(t, "read", time.Duration(cfg.ReadTimeout), 24*time.Hour)
 	want(t, "tls", cfg.TLS != nil && cfg.TLS.ServerName == "n", true)
+	want(t, "ca", cfg.TLS.CAFile, "/etc/redis/ca.pem")
 	want(t, "cluster", cfg.Cluster, true)
 	want(t, "prefix", cfg.keyPrefix(), "p")
 	want(t, "default prefix", Config{}.keyPrefix(), DefaultKeyPrefix)

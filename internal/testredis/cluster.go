@@ -34,7 +34,7 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		c.Nodes = append(c.Nodes, start(t, dir, true))
+		c.Nodes = append(c.Nodes, start(t, dir, Options{}, true, ""))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")

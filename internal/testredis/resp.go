@@ -2,6 +2,7 @@ package testredis
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,19 +16,47 @@ import (
 // status, bulk string or integer as text, an array flattened with one
 // element per line. A Redis error reply is returned as an error. It
 // exists so tests can poke the server (FLUSHALL, SCRIPT FLUSH, CLUSTER
-// INFO) without depending on the client under test.
+// INFO) without depending on the client under test. It speaks TLS and
+// authenticates as the server's Options say.
 func (s *Server) Do(args ...string) (string, error) {
-	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	conn, err := s.dial()
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	if s.opts.Password != "" {
+		auth := []string{"AUTH", s.opts.Password}
+		if s.opts.Username != "" {
+			auth = []string{"AUTH", s.opts.Username, s.opts.Password}
+		}
+		if _, err := io.WriteString(conn, encodeCommand(auth)); err != nil {
+			return "", fmt.Errorf("sending AUTH: %w", err)
+		}
+		if _, err := readReply(r); err != nil {
+			return "", fmt.Errorf("authenticating: %w", err)
+		}
+	}
 	if _, err := io.WriteString(conn, encodeCommand(args)); err != nil {
 		return "", fmt.Errorf("sending %s: %w", args[0], err)
 	}
-	lines, err := readReply(bufio.NewReader(conn))
+	lines, err := readReply(r)
 	return strings.Join(lines, "\n"), err
+}
+
+func (s *Server) dial() (net.Conn, error) {
+	d := &net.Dialer{Timeout: time.Second}
+	if s.tlsConf == nil {
+		return d.Dial("tcp", s.Addr)
+	}
+	// The handshake shares the dial timeout, so a server that accepts
+	// but never answers cannot stall waitReady.
+	conn, err := tls.DialWithDialer(d, "tcp", s.Addr, s.tlsConf)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
 }
 
 func encodeCommand(args []string) string {

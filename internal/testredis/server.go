@@ -1,11 +1,13 @@
 // Package testredis runs real redis-server processes for tests: a single
-// node with Start, or a Redis Cluster with StartCluster. Servers listen on
+// node with Start (StartWith for TLS or ACL users), a Redis Cluster with
+// StartCluster, or a sentinel with StartSentinel. Servers listen on
 // 127.0.0.1, keep nothing on disk beyond t.TempDir(), and are killed when
 // the test ends (or, on Linux, when the test binary dies).
 package testredis
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -29,33 +31,77 @@ type Server struct {
 	Port int
 	// Dir is the server's working directory.
 	Dir string
+	// CAFile is the PEM file of the CA that signed the server's
+	// certificate, when it speaks TLS; empty otherwise.
+	CAFile string
 
-	t    testing.TB
-	args []string
+	t        testing.TB
+	args     []string
+	opts     Options
+	tlsConf  *tls.Config // Do's client config when the server speaks TLS
+	sentinel string      // sentinel.conf contents, for a sentinel
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
 }
 
+// Options change what StartWith runs; the zero value is Start's plain
+// single node.
+type Options struct {
+	// Args are extra redis-server arguments, given last so they win:
+	// "--user", "app", "on", ">pw", "~*", "+@all" adds an ACL user.
+	Args []string
+
+	// Username and Password are what Do authenticates with, for a
+	// server whose default user is off or has a password.
+	Username, Password string
+
+	// TLS makes the server speak TLS only, with no plain port, using a
+	// certificate for 127.0.0.1 and localhost signed by a throwaway CA
+	// (see Server.CAFile). Clients need not present a certificate.
+	TLS bool
+}
+
 // Start runs a single redis-server and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t, t.TempDir(), false)
+	return StartWith(t, Options{})
+}
+
+// StartWith runs a single redis-server as o says and stops it when the
+// test ends.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	return start(t, t.TempDir(), o, false, "")
 }
 
 // start tries a few free ports, since another process may take the one
-// picked before redis-server binds it.
-func start(t testing.TB, dir string, cluster bool) *Server {
+// picked before redis-server binds it. sentinel, when set, is the
+// sentinel.conf to run the server in sentinel mode with.
+func start(t testing.TB, dir string, o Options, cluster bool, sentinel string) *Server {
 	t.Helper()
 	bin := lookPath(t, "redis-server")
+	var caFile string
+	var tlsConf *tls.Config
+	if o.TLS {
+		// One CA per server, made before the port loop: retries and
+		// restarts keep the files a test may already have read.
+		var err error
+		if caFile, tlsConf, err = writeCerts(dir); err != nil {
+			t.Fatalf("testredis: making certificates: %v", err)
+		}
+	}
 	var lastErr error
 	for range 5 {
 		port, err := freePort(cluster)
 		if err != nil {
 			t.Fatalf("testredis: finding a free port: %v", err)
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, t: t}
+		s := &Server{
+			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, CAFile: caFile,
+			t: t, opts: o, tlsConf: tlsConf, sentinel: sentinel,
+		}
 		s.args = s.serverArgs(bin, cluster)
 		if lastErr = s.run(); lastErr == nil {
 			t.Cleanup(s.Stop)
@@ -67,14 +113,32 @@ func start(t testing.TB, dir string, cluster bool) *Server {
 }
 
 func (s *Server) serverArgs(bin string, cluster bool) []string {
-	args := []string{bin,
-		"--port", strconv.Itoa(s.Port),
+	args := []string{bin}
+	if s.sentinel != "" {
+		// The config file must come first; run rewrites it each time.
+		args = append(args, s.sentinelFile(), "--sentinel")
+	}
+	plainPort := strconv.Itoa(s.Port)
+	if s.tlsConf != nil {
+		plainPort = "0" // TLS only: a plain client must fail
+	}
+	args = append(args,
+		"--port", plainPort,
 		"--bind", "127.0.0.1",
 		"--dir", s.Dir,
 		"--logfile", filepath.Join(s.Dir, "redis.log"),
 		"--save", "",
 		"--appendonly", "no",
 		"--daemonize", "no",
+	)
+	if s.tlsConf != nil {
+		args = append(args,
+			"--tls-port", strconv.Itoa(s.Port),
+			"--tls-cert-file", filepath.Join(s.Dir, certFile),
+			"--tls-key-file", filepath.Join(s.Dir, keyFile),
+			"--tls-ca-cert-file", filepath.Join(s.Dir, caFile),
+			"--tls-auth-clients", "no",
+		)
 	}
 	if cluster {
 		args = append(args,
@@ -83,7 +147,7 @@ func (s *Server) serverArgs(bin string, cluster bool) []string {
 			"--cluster-node-timeout", "2000",
 		)
 	}
-	return args
+	return append(args, s.opts.Args...)
 }
 
 // lookPath fails the test, rather than skipping it, when a Redis binary
@@ -99,6 +163,13 @@ func lookPath(t testing.TB, name string) string {
 
 // run starts the process and waits until it answers PING.
 func (s *Server) run() error {
+	if s.sentinel != "" {
+		// A sentinel rewrites its config file as it learns; starting
+		// from the written one each time keeps restarts predictable.
+		if err := os.WriteFile(s.sentinelFile(), []byte(s.sentinel), 0o644); err != nil {
+			return fmt.Errorf("writing sentinel config: %w", err)
+		}
+	}
 	cmd := exec.Command(s.args[0], s.args[1:]...)
 	cmd.SysProcAttr = sysProcAttr()
 	var out bytes.Buffer
@@ -171,8 +242,14 @@ func (s *Server) Restart() {
 	}
 }
 
-// URL is the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr }
+// URL is the server's redis:// URL, or rediss:// when it speaks TLS.
+// It carries no credentials.
+func (s *Server) URL() string {
+	if s.tlsConf != nil {
+		return "rediss://" + s.Addr
+	}
+	return "redis://" + s.Addr
+}
 
 // freePort finds a port that is free now; for cluster nodes the bus
 // port (port+10000) must be free too.

@@ -164,23 +164,28 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *delivery, c
 }
 
 // publicURL is what URL-signing providers signed: the configured public
-// URL, else the URL the client used, before any rewrite.
+// URL, else the URL the client used, before any rewrite. Caddy keeps the
+// request URI as received (not its host or TLS state, which a rewrite
+// cannot change anyway).
 func (h *Handler) publicURL(r *http.Request) string {
-	orig := r
-	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
-		orig = &o
+	uri := r.RequestURI
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.RequestURI != "" {
+		uri = orig.RequestURI
+	}
+	if uri == "" {
+		uri = r.URL.RequestURI()
 	}
 	if h.PublicURL != "" {
-		if orig.URL.RawQuery != "" && !strings.Contains(h.PublicURL, "?") {
-			return h.PublicURL + "?" + orig.URL.RawQuery
+		if _, query, ok := strings.Cut(uri, "?"); ok && !strings.Contains(h.PublicURL, "?") {
+			return h.PublicURL + "?" + query
 		}
 		return h.PublicURL
 	}
 	scheme := "http"
-	if orig.TLS != nil {
+	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + orig.Host + orig.URL.RequestURI()
+	return scheme + "://" + r.Host + uri
 }
 
 // setOrDelete sets a header, or removes it (and any client copy) when

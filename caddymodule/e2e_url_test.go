@@ -1,0 +1,68 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
+	"github.com/webrev/webhook-gateway/internal/gatewaytest"
+)
+
+// TestURLSigningUsesTheURLTheProviderCalled: without public_url, a
+// provider that signs the URL is checked against the URL the client used
+// (https from the connection, host and port from the request), before
+// the rewrite that runs ahead of the gateway in the route; with
+// public_url, against that.
+func TestURLSigningUsesTheURLTheProviderCalled(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	site := fmt.Sprintf(`route /twilio {
+		rewrite * /rewritten?internal=1
+		webhook_gateway twilio {
+			secret twilio-token
+		}
+		reverse_proxy %s
+	}
+	route /pinned {
+		webhook_gateway twilio {
+			secret twilio-token
+			public_url https://hooks.example.com/voice
+		}
+		reverse_proxy %s
+	}`, up.Addr(), up.Addr())
+	g := gatewaytest.Start(t, "", site)
+	twilio, _ := provider.Lookup("twilio")
+	body := "CallSid=CA1234&Digits=1234&From=%2B14158675309"
+	cases := []struct {
+		name, path, signedURL string
+		status                int
+	}{
+		{"url_as_called", "/twilio?foo=1", g.URL + "/twilio?foo=1", http.StatusOK},
+		{"rewritten_url_is_not_it", "/twilio?foo=1", g.URL + "/rewritten?internal=1", http.StatusUnauthorized},
+		{"plain_http_scheme_is_not_it", "/twilio?foo=1", "http" + g.URL[len("https"):] + "/twilio?foo=1", http.StatusUnauthorized},
+		{"public_url_pinned", "/pinned?foo=1", "https://hooks.example.com/voice?foo=1", http.StatusOK},
+		{"pinned_ignores_host", "/pinned?foo=1", g.URL + "/pinned?foo=1", http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			up.Reset()
+			m := &provider.Message{Method: http.MethodPost, URL: c.signedURL, Timestamp: time.Now(), Body: []byte(body),
+				Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}}
+			if err := twilio.Scheme.Sign("twilio-token", m); err != nil {
+				t.Fatal(err)
+			}
+			resp, got := post(t, g, c.path, m.Header, string(m.Body))
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, got, c.status)
+			}
+			want := map[bool]int{true: 1, false: 0}[c.status == http.StatusOK]
+			if n := up.Count(); n != want {
+				t.Fatalf("upstream got %d requests, want %d", n, want)
+			}
+			if want == 1 && c.path == "/twilio?foo=1" && up.Received()[0].Path != "/rewritten" {
+				t.Errorf("upstream path %q: the rewrite did not apply", up.Received()[0].Path)
+			}
+		})
+	}
+}

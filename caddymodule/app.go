@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
@@ -30,6 +29,11 @@ type App struct {
 	// claims together); the least recently written go first when it is
 	// full. Default: 100000.
 	MemoryMaxEntries int `json:"memory_max_entries,omitempty"`
+
+	// MemoryMaxBytes bounds the in-memory store's estimated footprint,
+	// stored answers included, with the same eviction order.
+	// Default: 67108864 (64 MiB).
+	MemoryMaxBytes int64 `json:"memory_max_bytes,omitempty"`
 
 	shared    store.Store // Redis, or the memory store
 	local     *store.Memory
@@ -80,15 +84,16 @@ type pooledMemory struct{ *store.Memory }
 func (pooledMemory) Destruct() error { return nil }
 
 func (a *App) acquireMemory() (*store.Memory, error) {
-	key, _ := json.Marshal(a.MemoryMaxEntries)
-	v, _, err := memories.LoadOrNew(string(key), func() (caddy.Destructor, error) {
-		return pooledMemory{store.NewMemory(store.MemoryConfig{MaxEntries: a.MemoryMaxEntries})}, nil
+	cfg := store.MemoryConfig{MaxEntries: a.MemoryMaxEntries, MaxBytes: a.MemoryMaxBytes}
+	key := fmt.Sprintf("memory:%d:%d", cfg.MaxEntries, cfg.MaxBytes)
+	v, _, err := memories.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return pooledMemory{store.NewMemory(cfg)}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening memory store: %w", err)
 	}
 	a.releasers = append(a.releasers, func() error {
-		_, err := memories.Delete(string(key))
+		_, err := memories.Delete(key)
 		return err
 	})
 	return v.(pooledMemory).Memory, nil
@@ -101,8 +106,8 @@ func (a *App) Validate() error {
 			return fmt.Errorf("redis: %w", err)
 		}
 	}
-	if a.MemoryMaxEntries < 0 {
-		return fmt.Errorf("memory_max_entries must not be negative")
+	if a.MemoryMaxEntries < 0 || a.MemoryMaxBytes < 0 {
+		return fmt.Errorf("memory_max_entries and memory_max_bytes must not be negative")
 	}
 	return nil
 }

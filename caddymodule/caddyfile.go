@@ -415,6 +415,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //	webhook_gateway {
 //		redis <url>                 # or a block, below
 //		memory_max_entries <n>
+//		memory_max_bytes <size>
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
@@ -430,6 +431,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "memory_max_entries":
 			if err := parseInt(d, &a.MemoryMaxEntries); err != nil {
+				return err
+			}
+		case "memory_max_bytes":
+			if err := parseSize(d, &a.MemoryMaxBytes); err != nil {
 				return err
 			}
 		default:

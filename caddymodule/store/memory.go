@@ -8,10 +8,14 @@ import (
 )
 
 // DefaultMaxEntries bounds the memory store when MemoryConfig leaves
-// MaxEntries at 0: a day of deliveries for a busy single instance. An
-// entry costs about 300 bytes plus its stored answer, so the handler's
-// cap on stored bodies is what bounds the bytes.
+// MaxEntries at 0: a day of deliveries for a busy single instance.
 const DefaultMaxEntries = 100_000
+
+// DefaultMaxBytes bounds the memory store's estimated footprint when
+// MemoryConfig leaves MaxBytes at 0. An entry costs about 300 bytes plus
+// its stored answer, so without it 100,000 answers of 64 KiB could
+// hold gigabytes.
+const DefaultMaxBytes = 64 << 20
 
 // MemoryConfig configures NewMemory.
 type MemoryConfig struct {
@@ -19,6 +23,10 @@ type MemoryConfig struct {
 	// expired entries go first, then the least recently written. 0
 	// means DefaultMaxEntries.
 	MaxEntries int
+	// MaxBytes caps the entries' estimated footprint, stored answers
+	// included; the same eviction order applies. 0 means
+	// DefaultMaxBytes.
+	MaxBytes int64
 	// Now replaces the clock in tests; nil means time.Now.
 	Now func() time.Time
 }
@@ -38,10 +46,13 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = DefaultMaxEntries
 	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Memory{now: cfg.Now, tab: newTable(cfg.MaxEntries)}
+	return &Memory{now: cfg.Now, tab: newBudgetTable(cfg.MaxEntries, cfg.MaxBytes)}
 }
 
 // Admit implements Store.

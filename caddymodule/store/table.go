@@ -30,6 +30,26 @@ type entry struct {
 
 	heapIndex int
 	elem      *list.Element // position in write order
+	size      int64         // footprint counted against the table's bytes
+}
+
+// entryOverhead approximates what an entry costs beyond its strings and
+// stored answer: the struct, its map slot, list element and heap item.
+const entryOverhead = 256
+
+// footprint estimates the bytes the entry holds on to.
+func (e *entry) footprint() int64 {
+	n := entryOverhead + len(e.key.source) + len(e.key.key) + len(e.owner) + len(e.fingerprint)
+	if e.resp != nil {
+		n += len(e.resp.Body)
+		for name, values := range e.resp.Header {
+			n += len(name)
+			for _, v := range values {
+				n += len(v) + 16
+			}
+		}
+	}
+	return int64(n)
 }
 
 // table is a size-capped map whose entries expire. When full it drops
@@ -43,14 +63,24 @@ type entry struct {
 // the hot path free of heap work; an expiry only ever looks sooner than
 // it is, so nothing live is taken for expired.
 type table struct {
-	max     int
-	entries map[tableKey]*entry
-	byTime  expiryHeap
-	byWrite *list.List // front: least recently written
+	max      int
+	maxBytes int64 // 0: no byte budget
+	bytes    int64
+	entries  map[tableKey]*entry
+	byTime   expiryHeap
+	byWrite  *list.List // front: least recently written
 }
 
 func newTable(max int) *table {
 	return &table{max: max, entries: make(map[tableKey]*entry), byWrite: list.New()}
+}
+
+// newBudgetTable is newTable with a byte budget as well: stored answers
+// vary in size, so a count alone does not bound memory.
+func newBudgetTable(max int, maxBytes int64) *table {
+	t := newTable(max)
+	t.maxBytes = maxBytes
+	return t
 }
 
 // get returns the live entry for k, dropping it if it has expired.
@@ -69,21 +99,45 @@ func (t *table) get(k tableKey, now int64) *entry {
 // put inserts e (making room first) or, when it is already present,
 // records that it was just written and when it now expires.
 func (t *table) put(e *entry, now int64) {
+	size := e.footprint()
 	if e.elem != nil {
+		t.bytes += size - e.size
+		e.size = size
 		t.byWrite.MoveToBack(e.elem)
 		if item := &t.byTime[e.heapIndex]; e.expires < item.at {
 			item.at = e.expires
 			t.byTime.up(e.heapIndex)
 		}
+		t.fitBudget(e)
 		return
 	}
-	t.makeRoom(now)
+	e.size = size
+	t.makeRoom(now, size)
 	t.entries[e.key] = e
 	e.elem = t.byWrite.PushBack(e)
 	t.byTime.push(heapItem{at: e.expires, e: e})
+	t.bytes += size
 }
 
-func (t *table) makeRoom(now int64) {
+// overBudget reports whether adding incoming bytes would pass the
+// byte budget.
+func (t *table) overBudget(incoming int64) bool {
+	return t.maxBytes > 0 && t.bytes+incoming > t.maxBytes
+}
+
+// fitBudget drops the least recently written entries, other than keep,
+// until the table is within its byte budget again.
+func (t *table) fitBudget(keep *entry) {
+	for t.overBudget(0) && t.byWrite.Len() > 1 {
+		oldest := t.byWrite.Front().Value.(*entry)
+		if oldest == keep {
+			return
+		}
+		t.remove(oldest)
+	}
+}
+
+func (t *table) makeRoom(now, incoming int64) {
 	for len(t.byTime) > 0 && t.byTime[0].at < now {
 		top := &t.byTime[0]
 		if top.e.expires < now {
@@ -93,12 +147,13 @@ func (t *table) makeRoom(now int64) {
 		top.at = top.e.expires // extended since it was sorted
 		t.byTime.down(0)
 	}
-	for len(t.entries) >= t.max {
+	for len(t.entries) > 0 && (len(t.entries) >= t.max || t.overBudget(incoming)) {
 		t.remove(t.byWrite.Front().Value.(*entry))
 	}
 }
 
 func (t *table) remove(e *entry) {
+	t.bytes -= e.size
 	delete(t.entries, e.key)
 	t.byWrite.Remove(e.elem)
 	e.elem = nil

@@ -150,6 +150,16 @@ func checkTable(tab *table) string {
 	if len(tab.entries) > tab.max {
 		return fmt.Sprintf("%d entries over cap %d", len(tab.entries), tab.max)
 	}
+	var bytes int64
+	for _, e := range tab.entries {
+		bytes += e.size
+	}
+	if bytes != tab.bytes {
+		return fmt.Sprintf("byte count %d, entries hold %d", tab.bytes, bytes)
+	}
+	if tab.overBudget(0) && len(tab.entries) > 1 {
+		return fmt.Sprintf("%d bytes over budget %d", tab.bytes, tab.maxBytes)
+	}
 	if tab.byWrite.Len() != len(tab.entries) || len(tab.byTime) != len(tab.entries) {
 		return fmt.Sprintf("sizes: list %d heap %d map %d", tab.byWrite.Len(), len(tab.byTime), len(tab.entries))
 	}
@@ -168,4 +178,28 @@ func checkTable(tab *table) string {
 		}
 	}
 	return ""
+}
+
+// TestTableByteBudget stores answers of growing size in a table whose
+// count cap is never reached: the byte budget alone must evict, oldest
+// first, and the count must stay exact when an entry grows in place.
+func TestTableByteBudget(t *testing.T) {
+	const budget = 64 << 10
+	tab := newBudgetTable(1_000_000, budget)
+	body := make([]byte, 4<<10)
+	for i := range 100 {
+		e := &entry{key: tableKey{kindClaim, "s", strconv.Itoa(i)}, expires: 1 << 40}
+		tab.put(e, 0)
+		e.resp = &Response{Status: 200, Body: body} // completed: grows in place
+		tab.put(e, 0)
+		if err := checkTable(tab); err != "" {
+			t.Fatalf("after %d answers: %s", i+1, err)
+		}
+	}
+	if tab.bytes > budget || tab.len() < 10 || tab.len() > 16 {
+		t.Fatalf("%d entries, %d bytes; want about budget/4 KiB entries within %d bytes", tab.len(), tab.bytes, budget)
+	}
+	if tab.get(tableKey{kindClaim, "s", "99"}, 0) == nil || tab.get(tableKey{kindClaim, "s", "0"}, 0) != nil {
+		t.Fatal("the budget evicted the newest answer, or kept the oldest")
+	}
 }

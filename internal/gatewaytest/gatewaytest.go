@@ -135,8 +135,16 @@ var mu sync.Mutex
 func Start(t testing.TB, globals, site string) *Gateway {
 	t.Helper()
 	mu.Lock()
-	g := &Gateway{newEndpoint(t, t.TempDir())}
-	if err := load(g.config(globals, site)); err != nil {
+	dir := t.TempDir()
+	g := &Gateway{newEndpoint(t, dir)}
+	err := load(g.config(globals, site))
+	// Test packages run in parallel, so a port found free can be taken
+	// before Caddy binds it: try fresh ports a few times.
+	for try := 0; err != nil && strings.Contains(err.Error(), "address already in use") && try < 5; try++ {
+		g = &Gateway{newEndpoint(t, dir)}
+		err = load(g.config(globals, site))
+	}
+	if err != nil {
 		mu.Unlock()
 		t.Fatalf("loading Caddy config: %v\n%s", err, g.config(globals, site))
 	}

@@ -69,6 +69,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	cfg.URL = repl.ReplaceKnown(cfg.URL, "")
 	rs, err := redisstore.Open(cfg)
 	if err != nil {
+		// Give back the memory store now: a config that fails to
+		// provision may never be cleaned up.
+		a.Cleanup()
 		return fmt.Errorf("opening redis store: %w", err)
 	}
 	a.releasers = append(a.releasers, rs.Close)

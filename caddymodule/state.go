@@ -195,7 +195,10 @@ func (h *Handler) replay(w http.ResponseWriter, d *delivery, resp *store.Respons
 		hdr[k] = vs
 	}
 	hdr.Set(HeaderReplay, "true")
-	hdr.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	// 204 and 304 answers must not carry a length (RFC 9110, 8.6).
+	if resp.Status != http.StatusNoContent && resp.Status != http.StatusNotModified {
+		hdr.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	}
 	d.outcome, d.status = "replayed", resp.Status
 	w.WriteHeader(resp.Status)
 	w.Write(resp.Body)

@@ -23,7 +23,9 @@ const (
 // Returns {allowed, now µs, tat µs, state, lease left ms, answer or nil}.
 //
 // A resend by the claim's owner (go-redis retries a command whose reply
-// was lost) returns "acquired" again without charging the rate twice.
+// was lost) returns "acquired" again without charging the rate twice;
+// a duplicate of a claimed event is answered from the claim and not
+// charged at all, since it never reaches the upstream.
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -37,12 +39,21 @@ if owner ~= '' then ckey = KEYS[k] end
 local claim
 if ckey then
   claim = redis.call('HMGET', ckey, 'o', 'f', 'r')
-  if claim[1] == owner and not claim[3] then
+  if claim[1] or claim[3] then
     local tat = 0
     if rkey then
       tat = math.max(tonumber(redis.call('GET', rkey) or 0), now + interval)
     end
-    return {1, now, tat, 1, 0, false}
+    if claim[1] == owner and not claim[3] then
+      return {1, now, tat, 1, 0, false}
+    end
+    if claim[2] ~= fp then
+      return {1, now, tat, 4, 0, false}
+    end
+    if claim[3] then
+      return {1, now, tat, 3, 0, claim[3]}
+    end
+    return {1, now, tat, 2, redis.call('PTTL', ckey), false}
   end
 end
 
@@ -60,18 +71,9 @@ end
 if not ckey then
   return {1, now, tat, 0, 0, false}
 end
-if not claim[1] and not claim[3] then
-  redis.call('HSET', ckey, 'o', owner, 'f', fp)
-  redis.call('PEXPIRE', ckey, ARGV[5])
-  return {1, now, tat, 1, 0, false}
-end
-if claim[2] ~= fp then
-  return {1, now, tat, 4, 0, false}
-end
-if claim[3] then
-  return {1, now, tat, 3, 0, claim[3]}
-end
-return {1, now, tat, 2, redis.call('PTTL', ckey), false}
+redis.call('HSET', ckey, 'o', owner, 'f', fp)
+redis.call('PEXPIRE', ckey, ARGV[5])
+return {1, now, tat, 1, 0, false}
 `)
 
 // completeScript stores the answer if ARGV[1] still holds the claim.

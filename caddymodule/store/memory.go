@@ -72,6 +72,14 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Result, error) {
 			// "acquired" again.
 			return Result{Rate: m.resendDecision(a, now), State: ClaimAcquired}, nil
 		}
+		if claim != nil {
+			// A duplicate never reaches the upstream, so it is not
+			// charged to the upstream's rate: it is answered from the
+			// claim (replay, 409 or 422) whatever the bucket holds.
+			res := Result{Rate: m.resendDecision(a, now)}
+			m.claim(a, claim, now, &res)
+			return res, nil
+		}
 	}
 	res := Result{Rate: Decision{Allowed: true}}
 	if a.RateKey != "" {
@@ -81,10 +89,7 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Result, error) {
 		}
 	}
 	if a.IdemKey != "" {
-		if claim != nil && !claim.live() {
-			claim = nil // evicted to make room for the rate bucket
-		}
-		m.claim(a, claim, now, &res)
+		m.claim(a, nil, now, &res)
 	}
 	return res, nil
 }
@@ -108,8 +113,8 @@ func (m *Memory) rate(a Admission, now int64) Decision {
 	return a.Limit.Decide(allowed, now, tat)
 }
 
-// resendDecision reports the rate for a resent admission without
-// charging it again (see ResendTAT).
+// resendDecision reports the rate for a resent admission, or a
+// duplicate, without charging it (see ResendTAT).
 func (m *Memory) resendDecision(a Admission, now int64) Decision {
 	if a.RateKey == "" {
 		return Decision{Allowed: true}

@@ -136,21 +136,24 @@ func TestMemoryBound(t *testing.T) {
 	}
 }
 
-// TestMemoryEvictionDuringAdmit: when the rate bucket's insertion
-// evicts the very claim being asked about, the claim is treated as gone
-// (it is), not reported from a stale copy.
-func TestMemoryEvictionDuringAdmit(t *testing.T) {
+// TestMemoryDuplicateTouchesNoBucket: a duplicate is answered from its
+// claim before the rate bucket is looked at, so it neither creates a
+// bucket nor, in a full table, evicts anything to make room for one.
+func TestMemoryDuplicateTouchesNoBucket(t *testing.T) {
 	m, _ := newFakeMemory(2)
 	mustAdmit(t, m, claim("e", "A", time.Minute))     // oldest
 	mustAdmit(t, m, claim("other", "A", time.Minute)) // table now full
 	a := claim("e", "B", time.Minute)
 	a.RateKey, a.Limit = "r", store.Limit{Count: 1, Period: time.Second}
 	res := mustAdmit(t, m, a)
-	if res.State != store.ClaimAcquired {
-		t.Fatalf("state %v, want acquired: the old claim was evicted", res.State)
+	if res.State != store.ClaimInFlight || !res.Rate.Allowed {
+		t.Fatalf("%+v, want in flight and not rate limited", res)
 	}
 	if n := m.Len(); n != 2 {
-		t.Errorf("%d entries, want 2", n)
+		t.Errorf("%d entries, want the 2 claims and no bucket", n)
+	}
+	if res := mustAdmit(t, m, claim("other", "C", time.Minute)); res.State != store.ClaimInFlight {
+		t.Errorf("the other claim was evicted: %v", res.State)
 	}
 }
 

@@ -162,9 +162,6 @@ func (t *table) remove(e *entry) {
 
 func (t *table) len() int { return len(t.entries) }
 
-// live reports whether e is still in its table (not evicted or removed).
-func (e *entry) live() bool { return e.elem != nil }
-
 // heapItem keeps the sort key next to the pointer, so comparisons do
 // not chase pointers across a large table.
 type heapItem struct {

@@ -139,6 +139,54 @@ func testResendNotCharged(t *testing.T, open Open) {
 	}
 }
 
+// testDuplicatesNotCharged: redeliveries of a claimed event never reach
+// the upstream, so a full bucket must not turn their replay, 409 or 422
+// into a 429, nor may they use up what is left.
+func testDuplicatesNotCharged(t *testing.T, open Open) {
+	s := open(t)
+	a := store.Admission{
+		Source: t.Name(), RateKey: "k", Limit: store.Limit{Count: 2, Period: time.Hour},
+		IdemKey: "done", Fingerprint: "f", Owner: "A", Lease: defaultLease,
+	}
+	if res := admit(t, s, a); res.State != store.ClaimAcquired {
+		t.Fatalf("first delivery: %+v", res)
+	}
+	if err := s.Complete(context.Background(), a.Source, "done", "A", store.Response{Status: 200}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	busy := a
+	busy.IdemKey, busy.Owner = "busy", "B"
+	if res := admit(t, s, busy); res.State != store.ClaimAcquired {
+		t.Fatalf("second event: %+v", res)
+	}
+	// The bucket (2 per hour) is now empty.
+	cases := []struct {
+		name  string
+		key   string
+		fp    string
+		state store.ClaimState
+	}{
+		{"completed_is_replayed", "done", "f", store.ClaimCompleted},
+		{"in_flight_is_409", "busy", "f", store.ClaimInFlight},
+		{"other_payload_is_422", "done", "g", store.ClaimConflict},
+	}
+	for _, c := range cases {
+		for i := range 3 {
+			dup := a
+			dup.IdemKey, dup.Fingerprint, dup.Owner = c.key, c.fp, "dup"
+			res := admit(t, s, dup)
+			if !res.Rate.Allowed || res.State != c.state {
+				t.Fatalf("%s, try %d: %+v, want allowed and %v", c.name, i, res, c.state)
+			}
+		}
+	}
+	fresh := a
+	fresh.IdemKey, fresh.Owner = "fresh", "C"
+	if res := admit(t, s, fresh); res.Rate.Allowed || res.State != store.ClaimNone {
+		t.Errorf("a new event past the limit: %+v, want refused without a claim", res)
+	}
+}
+
 // testRateAccuracy drives one limit from two clients (two gateway
 // instances) for a few seconds: the total admitted must be the burst
 // plus the rate times the elapsed time, within 2%.

@@ -26,6 +26,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("rate", func(t *testing.T) { testRate(t, open) })
 	t.Run("rate_limited_makes_no_claim", func(t *testing.T) { testRateLimitedNoClaim(t, open) })
 	t.Run("resend_not_charged_twice", func(t *testing.T) { testResendNotCharged(t, open) })
+	t.Run("duplicates_not_charged", func(t *testing.T) { testDuplicatesNotCharged(t, open) })
 	t.Run("claims", func(t *testing.T) { testClaims(t, open) })
 	t.Run("concurrent_claims", func(t *testing.T) { testConcurrentClaims(t, open, 200) })
 	t.Run("rate_accuracy_two_clients", func(t *testing.T) { testRateAccuracy(t, open) })

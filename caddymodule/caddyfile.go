@@ -55,6 +55,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		on_store_error reject|allow
 //		store_timeout <duration>
+//		log_body [<size>]           # default size 4KiB
 //		scheme hmac { … }           # a provider that is not built in
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -138,6 +139,12 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		return parseOnStoreError(d, &h.OnStoreError)
 	case "store_timeout":
 		return parseDuration(d, &h.StoreTimeout)
+	case "log_body":
+		h.LogBody = 4 << 10
+		if d.CountRemainingArgs() == 0 {
+			return nil
+		}
+		return parseSize(d, &h.LogBody)
 	default:
 		return d.Errf("unknown webhook_gateway option %q", opt)
 	}

@@ -18,6 +18,7 @@ type delivery struct {
 	reason        string
 	status        int
 	bytes         int64
+	body          []byte // only with log_body: the logged prefix
 	upstreamBytes int64
 	err           error
 	storeErr      error
@@ -40,6 +41,9 @@ func (h *Handler) logDelivery(d *delivery) {
 	}
 	if d.reason != "" {
 		fields = append(fields, zap.String("reason", d.reason))
+	}
+	if d.body != nil {
+		fields = append(fields, zap.ByteString("body", d.body))
 	}
 	if d.outcome == outcomeForwarded {
 		fields = append(fields, zap.Int("upstream_status", d.status), zap.Int64("upstream_bytes", d.upstreamBytes))

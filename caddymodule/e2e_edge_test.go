@@ -209,3 +209,38 @@ func sigOf(h http.Header) string {
 	_, v1, _ := strings.Cut(h.Get("Stripe-Signature"), "v1=")
 	return v1
 }
+
+// TestLogBodyOptIn: with log_body the delivery's line carries the body,
+// cut at the configured size; other routes' lines never do.
+func TestLogBodyOptIn(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Start(t, "", `route /logged {
+		webhook_gateway github {
+			secret s
+			log_body 16B
+		}
+		reverse_proxy `+up.Addr()+`
+	}
+	route /quiet {
+		webhook_gateway github {
+			secret s
+		}
+		reverse_proxy `+up.Addr()+`
+	}`)
+	github := routes[1]
+	for _, path := range []string{"/logged", "/quiet"} {
+		body := `{"path":"` + path + `","secret_field":"customer data"}`
+		if resp, _ := post(t, g, path, github.signed(t, "s", time.Now(), body), body); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+	}
+	logs := string(g.Logs(t))
+	if !strings.Contains(logs, `"body":"{\"path\":\"/logged",`) {
+		t.Errorf("the first 16 bytes of the logged route's body are not in the log:\n%s", logs)
+	}
+	for _, leaked := range []string{"/quiet", "customer data"} {
+		if strings.Contains(logs, leaked) {
+			t.Errorf("the log contains %q beyond what log_body allows", leaked)
+		}
+	}
+}

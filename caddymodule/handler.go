@@ -113,6 +113,11 @@ type Handler struct {
 	// Default: 500ms.
 	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
 
+	// LogBody adds up to this many bytes of each delivery's body to its
+	// log line, for debugging a route. Bodies carry customer data, so
+	// the default is 0: never.
+	LogBody int64 `json:"log_body,omitempty"`
+
 	app      *App
 	provider *provider.Provider
 	verifier provider.Verifier
@@ -235,8 +240,8 @@ func (h *Handler) allowedMethods() []string {
 
 // Validate checks what Provision cannot fix.
 func (h *Handler) Validate() error {
-	if h.MaxBody < 0 {
-		return fmt.Errorf("max_body must not be negative")
+	if h.MaxBody < 0 || h.LogBody < 0 {
+		return fmt.Errorf("max_body and log_body must not be negative")
 	}
 	if s := h.RefusalStatus; s != 0 && (s < 400 || s > 499) {
 		return fmt.Errorf("refusal_status %d is not a 4xx status", s)

@@ -49,6 +49,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	body := restoreBody(r, buf)
 	defer body.done()
 	d.bytes = int64(buf.Len())
+	if h.LogBody > 0 {
+		// A copy: the buffer goes back to the pool before the line is
+		// written.
+		d.body = append([]byte{}, buf.Bytes()[:min(int64(buf.Len()), h.LogBody)]...)
+	}
 
 	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: buf.Bytes(), Now: d.start}
 	if ans, ok := h.handshake(req, (provider.Handshake).BeforeVerify); ok {

@@ -279,11 +279,25 @@ func writeContentful(w hash.Hash, method, path string, pairs []string, body []by
 	w.Write(body)
 }
 
+// isScheme reports whether s is a URL scheme (RFC 3986, 3.1), so that
+// only a real scheme and host are dropped from a URL: "?:///in" is a
+// query, not a URL whose path is "/in".
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := 'a' <= c|0x20 && c|0x20 <= 'z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // contentfulPath is the signed path of a URL: its path and query, in the
 // SDK's normal form. An absolute URL's scheme and host are not signed.
 func contentfulPath(rawURL string) (string, error) {
 	target := rawURL
-	if i := strings.Index(target, "://"); i >= 0 {
+	if i := strings.Index(target, "://"); i > 0 && isScheme(target[:i]) {
 		rest := target[i+3:]
 		j := strings.IndexAny(rest, "/?")
 		if j < 0 {

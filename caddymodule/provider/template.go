@@ -118,17 +118,6 @@ func (c content) uses(kind segmentKind) bool {
 	return false
 }
 
-// headers lists the request headers the template reads.
-func (c content) headers() []string {
-	var names []string
-	for _, s := range c {
-		if s.kind == segHeader {
-			names = append(names, s.text)
-		}
-	}
-	return names
-}
-
 // contentValues are the per-request values a template is filled with.
 type contentValues struct {
 	body      []byte

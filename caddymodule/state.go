@@ -110,7 +110,7 @@ func (h *Handler) flood(w http.ResponseWriter, r *http.Request, d *delivery) boo
 // trip. It returns the claim held, if any, and whether the request has
 // already been answered.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery, body []byte) (*claim, bool) {
-	a := h.admission(r, body)
+	a := h.admission(r, d.eventID, body)
 	if a.RateKey == "" && a.IdemKey == "" {
 		return nil, false
 	}
@@ -142,7 +142,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery, bod
 	return nil, false
 }
 
-func (h *Handler) admission(r *http.Request, body []byte) store.Admission {
+func (h *Handler) admission(r *http.Request, eventID string, body []byte) store.Admission {
 	a := store.Admission{Source: h.source()}
 	if rl := h.RateLimit; rl != nil {
 		a.RateKey, a.Limit = h.source(), rl.limit()
@@ -151,11 +151,13 @@ func (h *Handler) admission(r *http.Request, body []byte) store.Admission {
 		}
 	}
 	if idem := h.Idempotency; idem != nil {
-		key := idem.Key
-		if key == "" {
-			key = "{webhook.event_id}"
+		// The default key is the event id identify already read; only
+		// a configured key needs the replacer.
+		a.IdemKey = eventID
+		if idem.Key != "" {
+			a.IdemKey = replace(r, idem.Key)
 		}
-		if a.IdemKey = replace(r, key); a.IdemKey != "" {
+		if a.IdemKey != "" {
 			sum := sha256.Sum256(body)
 			a.Fingerprint = hex.EncodeToString(sum[:])
 			a.Owner = newOwner()

@@ -62,19 +62,45 @@ type Field struct {
 
 // Extract returns the first non-empty value among fields.
 func Extract(fields []Field, h http.Header, body []byte) string {
+	v, _ := extract(fields, h, body)
+	return v
+}
+
+// extract returns the first non-empty value among fields and the field
+// it came from.
+func extract(fields []Field, h http.Header, body []byte) (string, Field) {
 	for _, f := range fields {
 		if f.Header != "" {
 			if v := h.Get(f.Header); v != "" {
-				return v
+				return v, f
 			}
 		}
 		if f.JSON != "" {
 			if v := gjson.GetBytes(body, f.JSON); v.Exists() && v.Type != gjson.JSON && v.Type != gjson.Null {
-				return v.String()
+				return v.String(), Field{JSON: f.JSON}
 			}
 		}
 	}
-	return ""
+	return "", Field{}
+}
+
+// Identify returns the event id and whether the signature covers it: the
+// id the scheme signed, else the first of fields found, which is covered
+// when it is a header the signature covers or a JSON path of a wholly
+// signed body. An uncovered id is fine for a log line, never for a
+// deduplication key: whoever replays a captured delivery can vary it.
+func Identify(fields []Field, r *Request, v Verified) (id string, signed bool) {
+	if v.ID != "" {
+		return v.ID, true
+	}
+	id, from := extract(fields, r.Header, r.Body)
+	switch {
+	case id == "":
+		return "", false
+	case from.Header != "":
+		return id, slices.Contains(v.Headers, http.CanonicalHeaderKey(from.Header))
+	}
+	return id, v.Body == BodyWhole
 }
 
 var registry = map[string]*Provider{}

@@ -18,10 +18,71 @@ type Request struct {
 	Now time.Time
 }
 
-// Verified is what a successful verification learned about the delivery.
+// Verified is what a successful verification authenticated. Every later
+// decision (freshness, the idempotency key, what is forwarded) is taken
+// from it, never from the request itself: a part of the request that no
+// signature covers is whatever the last sender wanted it to be.
 type Verified struct {
-	// Timestamp is the signed send time, zero when the scheme has none.
+	// Timestamp is the signed send time, zero when the scheme signs none.
 	Timestamp time.Time
+
+	// ID is the event id when the signature covers one outside the body
+	// (Standard Webhooks' webhook-id of the header family that verified,
+	// Mailgun's token). Empty when the scheme signs none: the provider's
+	// EventID fields are then trusted only where Body or Headers say the
+	// signature covers them.
+	ID string
+
+	// Nonce is a signed single-use value that must not be accepted twice
+	// within the tolerance (Mailgun's token, which is all Mailgun signs
+	// besides the time). Empty for schemes without one.
+	Nonce string
+
+	// Body says how much of the body the signature covers.
+	Body Coverage
+
+	// Headers are the canonical names of the request headers the
+	// signature covers. It is the verifier's own slice, shared by every
+	// request: read it, never change it.
+	Headers []string
+
+	// Secret is the position, in VerifierConfig.Secrets, of the secret
+	// that verified, so that an answer signed back (Zoom's
+	// url_validation) uses the same one.
+	Secret int
+}
+
+// Coverage says how much of a body a signature authenticates. The zero
+// value trusts nothing, so a scheme that forgets to say is safe.
+type Coverage uint8
+
+const (
+	// BodyNone: no byte of the body is signed (token, URL-only form).
+	BodyNone Coverage = iota
+	// BodyParts: a signature inside the body covers some of its fields
+	// (Adyen's items, Braintree's payload); the rest is not signed.
+	BodyParts
+	// BodyWhole: every byte of the body is signed.
+	BodyWhole
+)
+
+// Credentials names the parts of a request that carry a secret or a
+// signature, so that the gateway strips or redacts them.
+type Credentials struct {
+	// TokenHeaders carry a static shared secret (X-Gitlab-Token, basic
+	// auth's Authorization): stripped before forwarding unless the
+	// route keeps them, redacted wherever the gateway logs or shows a
+	// request.
+	TokenHeaders []string
+	// TokenQuery are URL query parameters that carry a static secret
+	// (Mailchimp's ?secret=): stripped and redacted like TokenHeaders.
+	TokenQuery []string
+	// SignatureHeaders carry signatures, which reveal no secret: they
+	// are forwarded, so that an app can verify too, and redacted in logs.
+	SignatureHeaders []string
+	// BodyFields are the body fields that hold signatures (gjson paths
+	// for JSON bodies, field names for forms): redacted in logged bodies.
+	BodyFields []string
 }
 
 // Verifier checks deliveries for one route. It is built once at provision
@@ -77,4 +138,22 @@ type Description struct {
 	Kind      string
 	Headers   []string
 	Tolerance time.Duration
+	// Replay says what stops a captured delivery from being sent again:
+	// one of the Replay* values.
+	Replay string
+	// Credentials names the request parts that carry a secret or a
+	// signature.
+	Credentials Credentials
 }
+
+// What a scheme's signature offers against replays, for the providers
+// table: a signed timestamp bounds a replay to the tolerance; a signed
+// id lets idempotency refuse it; with neither, only a key an attacker
+// cannot vary, such as {webhook.body_sha256}, stops one.
+const (
+	ReplayTimestampAndID = "signed timestamp and id"
+	ReplayTimestamp      = "signed timestamp"
+	ReplayID             = "signed id"
+	ReplayBodyHash       = "body hash only"
+	ReplayNone           = "none"
+)

@@ -51,6 +51,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			key <placeholder>
 //			lease <duration>
 //			store_response <size>
+//			store_status <code|class...>  # e.g. 409 4xx; 2xx is always stored
 //			on_store_error reject|allow
 //		}
 //		on_store_error reject|allow
@@ -275,6 +276,13 @@ func (h *Handler) unmarshalIdempotency(d *caddyfile.Dispenser) error {
 		case "store_response":
 			if err := parseSize(d, &idem.StoreResponse); err != nil {
 				return err
+			}
+		case "store_status":
+			if idem.StoreStatus = d.RemainingArgs(); len(idem.StoreStatus) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := parseStatusSet(idem.StoreStatus); err != nil {
+				return d.Errf("%v", err)
 			}
 		case "on_store_error":
 			if err := parseOnStoreError(d, &h.OnStoreError); err != nil {

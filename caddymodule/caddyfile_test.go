@@ -88,6 +88,8 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"bad_retention", "webhook_gateway stripe {\n secret s\n idempotency forever\n}", []string{`bad idempotency retention "forever"`}},
 		{"bad_idempotency_option", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n ttl 2h\n }\n}", []string{`unknown idempotency option "ttl"`}},
 		{"bad_on_store_error", "webhook_gateway stripe {\n secret s\n on_store_error ignore\n}", []string{`bad on_store_error "ignore"`}},
+		{"bad_store_status", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n store_status 2xx 503\n }\n}", []string{`store_status "503"`, "always release", "Caddyfile:5"}},
+		{"empty_store_status", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n store_status\n }\n}", []string{"wrong argument count", "Caddyfile:5"}},
 		{"bad_lease", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n lease soon\n }\n}", []string{`bad duration "soon"`}},
 	}
 	for _, c := range cases {

@@ -160,6 +160,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.methods = h.allowedMethods()
+	if err := h.provisionState(); err != nil {
+		return err
+	}
 	if h.metrics, err = registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -146,26 +147,53 @@ func (h *Handler) identify(r *http.Request, d *delivery, v provider.Verified, bo
 }
 
 // forward passes the delivery on, notes the upstream's answer and, when
-// it holds a claim, completes or releases it.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *delivery, c *claim, next caddyhttp.Handler) error {
+// it holds a claim, renews it while the upstream works, then completes or
+// releases it.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *delivery, c *claim, next caddyhttp.Handler) (err error) {
 	keep := int64(0)
+	stopRenewing := func() {}
 	if c != nil {
 		keep = h.keepResponse()
+		stopRenewing = h.renew(r, d, c)
 	}
 	rec := newRecorder(w, keep)
-	err := next.ServeHTTP(rec, r)
-	if c != nil {
-		defer h.finish(r, d, c, rec, err)
-	}
+	// reverse_proxy panics with http.ErrAbortHandler when the upstream
+	// breaks mid-answer: the claim and the log line are settled all the
+	// same (a stranded claim would refuse the provider's retry for the
+	// whole lease), then the panic goes on to the server.
+	defer func() {
+		p := recover()
+		if p != nil {
+			err = panicError(p)
+			d.reason = "upstream_aborted"
+		}
+		stopRenewing()
+		h.noteUpstream(d, rec, err)
+		if c != nil {
+			h.finish(r, d, c, rec, err)
+		}
+		if p != nil {
+			panic(p)
+		}
+	}()
+	return next.ServeHTTP(rec, r)
+}
+
+// noteUpstream records the upstream's answer for the log line.
+func (h *Handler) noteUpstream(d *delivery, rec *recorder, err error) {
 	d.outcome, d.status, d.upstreamBytes = outcomeForwarded, rec.status, rec.bytes
 	var herr caddyhttp.HandlerError
 	if errors.As(err, &herr) && rec.status == 0 {
 		d.status = herr.StatusCode
 	}
-	if err != nil {
-		d.err = err
+	d.err = err
+}
+
+func panicError(p any) error {
+	if err, ok := p.(error); ok {
+		return fmt.Errorf("next handler aborted: %w", err)
 	}
-	return err
+	return fmt.Errorf("next handler panicked: %v", p)
 }
 
 // publicURL is what URL-signing providers signed: the configured public

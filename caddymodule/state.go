@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -56,6 +58,15 @@ type Idempotency struct {
 	// for replays; a longer body is replayed as its status and headers
 	// only. Default: 65536.
 	StoreResponse int64 `json:"store_response,omitempty"`
+	// StoreStatus widens which upstream answers are final and stored for
+	// replay: status codes ("409") or classes ("4xx"). Every other answer
+	// releases the claim, so that a 404 or 401 from an app being deployed
+	// does not turn the provider's retries into replays of that error.
+	// 5xx, 408 and 429 always release. Default: none beyond 2xx, which is
+	// always stored.
+	StoreStatus []string `json:"store_status,omitempty"`
+
+	stored statusSet
 }
 
 // Defaults of the state options.
@@ -213,7 +224,7 @@ func (h *Handler) replay(w http.ResponseWriter, d *delivery, resp *store.Respons
 func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, upstreamErr error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), finishTimeout)
 	defer cancel()
-	if shouldRelease(rec.status, upstreamErr) {
+	if shouldRelease(rec.status, upstreamErr, h.Idempotency.stored) {
 		if err := h.app.shared.Release(ctx, c.source, c.key, c.owner); err != nil {
 			h.metrics.storeError(d.provider, "release")
 			h.logger.Error("releasing idempotency claim", zap.String("provider", d.provider), zap.String("event_id", d.eventID), zap.Error(err))
@@ -236,11 +247,113 @@ func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, 
 	}
 }
 
+// renew keeps the claim's lease ahead of a slow upstream: every third of
+// the lease its owner extends it, so that a redelivery meanwhile gets 409
+// rather than a second forward, while a gateway that dies still frees the
+// event within one lease. stop ends the renewals and waits for one under
+// way, so that none runs once the claim is settled.
+func (h *Handler) renew(r *http.Request, d *delivery, c *claim) (stop func()) {
+	lease := durationOr(h.Idempotency.Lease, defaultLease)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), lease/3)
+			err := h.app.shared.Extend(ctx, c.source, c.key, c.owner, lease)
+			cancel()
+			if err != nil {
+				h.metrics.storeError(d.provider, "extend")
+				h.logger.Warn("extending idempotency claim", zap.String("provider", d.provider), zap.String("event_id", d.eventID), zap.Error(err))
+				if errors.Is(err, store.ErrClaimLost) {
+					return
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 // shouldRelease says whether the upstream's answer means the event was
-// not handled and the provider's retry must get through.
-func shouldRelease(status int, err error) bool {
-	return err != nil || status == 0 || status >= 500 ||
-		status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
+// not handled and the provider's retry must get through: anything but a
+// 2xx or a status the route chose to store.
+func shouldRelease(status int, err error, stored statusSet) bool {
+	switch {
+	case err != nil || status == 0 || alwaysRetried(status):
+		return true
+	case status >= 200 && status <= 299:
+		return false
+	}
+	return !stored.has(status)
+}
+
+// alwaysRetried are the answers that say "not now" whatever the route
+// stores: storing one would refuse every retry for the retention.
+func alwaysRetried(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
+}
+
+// statusSet is the store_status list: single codes and whole classes.
+type statusSet []statusRange
+
+type statusRange struct{ lo, hi int }
+
+func (s statusSet) has(status int) bool {
+	for _, r := range s {
+		if status >= r.lo && status <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// parseStatusSet reads codes ("409") and classes ("4xx"). It refuses
+// what could never be stored (1xx) and what must always release.
+func parseStatusSet(specs []string) (statusSet, error) {
+	set := make(statusSet, 0, len(specs))
+	for _, spec := range specs {
+		r, err := parseStatusRange(spec)
+		if err != nil {
+			return nil, err
+		}
+		set = append(set, r)
+	}
+	return set, nil
+}
+
+func parseStatusRange(spec string) (statusRange, error) {
+	bad := func(why string) (statusRange, error) {
+		return statusRange{}, fmt.Errorf("store_status %q: %s", spec, why)
+	}
+	if len(spec) != 3 || spec[0] < '1' || spec[0] > '9' {
+		return bad("want a status code such as 409 or a class such as 4xx")
+	}
+	if class := strings.ToLower(spec[1:]); class == "xx" {
+		lo := int(spec[0]-'0') * 100
+		if lo < 200 || lo >= 500 {
+			return bad("only 2xx, 3xx and 4xx answers can be stored")
+		}
+		return statusRange{lo, lo + 99}, nil
+	}
+	code, err := strconv.Atoi(spec)
+	switch {
+	case err != nil:
+		return bad("want a status code such as 409 or a class such as 4xx")
+	case code < 200:
+		return bad("a 1xx answer is not final")
+	case alwaysRetried(code):
+		return bad("5xx, 408 and 429 always release the claim, so that the provider retries")
+	}
+	return statusRange{code, code}, nil
 }
 
 // storeContext bounds a store call made while the provider waits. The
@@ -279,6 +392,19 @@ func (h *Handler) validateState() error {
 	}
 	if idem := h.Idempotency; idem != nil && (idem.Retention < 0 || idem.Lease < 0 || idem.StoreResponse < 0) {
 		return fmt.Errorf("idempotency: retention, lease and store_response must not be negative")
+	}
+	return nil
+}
+
+// provisionState prepares the idempotency options for the request path.
+func (h *Handler) provisionState() error {
+	idem := h.Idempotency
+	if idem == nil {
+		return nil
+	}
+	var err error
+	if idem.stored, err = parseStatusSet(idem.StoreStatus); err != nil {
+		return fmt.Errorf("idempotency: %w", err)
 	}
 	return nil
 }

@@ -99,3 +99,16 @@ if c[1] == ARGV[1] and not c[2] then
 end
 return 0
 `)
+
+// extendScript pushes the expiry of a claim ARGV[1] holds and that is
+// still in flight: a stored answer keeps its retention, and a claim
+// released or taken over is left alone. ARGV: owner, lease ms.
+// Returns 1 if extended.
+var extendScript = redis.NewScript(`
+local c = redis.call('HMGET', KEYS[1], 'o', 'r')
+if c[1] == ARGV[1] and not c[2] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)

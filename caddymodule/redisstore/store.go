@@ -78,6 +78,22 @@ func (s *Store) Complete(ctx context.Context, source, idemKey, owner string, res
 	return nil
 }
 
+// Extend implements store.Store.
+func (s *Store) Extend(ctx context.Context, source, idemKey, owner string, lease time.Duration) error {
+	if err := store.ValidateExtend(source, idemKey, owner, lease); err != nil {
+		return fmt.Errorf("extending claim: %w", err)
+	}
+	keys := []string{s.key(source, "idem", idemKey)}
+	extended, err := extendScript.Run(ctx, s.client.rdb, keys, owner, lease.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("running extend script: %w", err)
+	}
+	if extended == 0 {
+		return store.ErrClaimLost
+	}
+	return nil
+}
+
 // Release implements store.Store.
 func (s *Store) Release(ctx context.Context, source, idemKey, owner string) error {
 	if err := store.ValidateRelease(source, idemKey, owner); err != nil {

@@ -168,6 +168,23 @@ func (m *Memory) Complete(_ context.Context, source, idemKey, owner string, resp
 	return nil
 }
 
+// Extend implements Store.
+func (m *Memory) Extend(_ context.Context, source, idemKey, owner string, lease time.Duration) error {
+	if err := ValidateExtend(source, idemKey, owner, lease); err != nil {
+		return fmt.Errorf("extending claim: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now().UnixMicro()
+	e := m.tab.get(tableKey{kindClaim, source, idemKey}, now)
+	if e == nil || e.owner != owner || e.resp != nil {
+		return ErrClaimLost
+	}
+	e.expires = now + lease.Microseconds()
+	m.tab.put(e, now)
+	return nil
+}
+
 // Release implements Store.
 func (m *Memory) Release(_ context.Context, source, idemKey, owner string) error {
 	if err := ValidateRelease(source, idemKey, owner); err != nil {

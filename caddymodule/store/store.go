@@ -30,6 +30,12 @@ type Store interface {
 	// lease ran out and another delivery may have taken over).
 	Complete(ctx context.Context, source, idemKey, owner string, resp Response, retention time.Duration) error
 
+	// Extend pushes an in-flight claim's expiry to lease from now, so
+	// that an upstream slower than the lease does not let a redelivery
+	// through. Only the owner of a claim still in flight may extend it;
+	// otherwise nothing changes and it returns ErrClaimLost.
+	Extend(ctx context.Context, source, idemKey, owner string, lease time.Duration) error
+
 	// Release drops the claim so that the provider's retry is let
 	// through, but only if owner still holds it: a late release must
 	// never delete a claim that a newer delivery has since taken, nor a
@@ -41,7 +47,7 @@ type Store interface {
 	Close() error
 }
 
-// ErrClaimLost is returned by Complete when the caller's claim expired
+// ErrClaimLost is returned by Complete and Extend when the caller's claim expired
 // or was taken over before the answer could be stored.
 var ErrClaimLost = errors.New("idempotency claim no longer held")
 
@@ -194,6 +200,17 @@ func ValidateComplete(source, idemKey, owner string, resp Response, retention ti
 	}
 	if retention < time.Millisecond {
 		return errors.New("retention must be at least 1ms")
+	}
+	return nil
+}
+
+// ValidateExtend checks Extend's arguments.
+func ValidateExtend(source, idemKey, owner string, lease time.Duration) error {
+	if err := validateFinish(source, idemKey, owner); err != nil {
+		return err
+	}
+	if lease < time.Millisecond {
+		return errors.New("lease must be at least 1ms")
 	}
 	return nil
 }

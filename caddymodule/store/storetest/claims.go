@@ -14,18 +14,22 @@ import (
 
 // op is one step of a claim scenario.
 type op struct {
-	do    string // "admit", "complete", "release" or "sleep"
+	do    string // "admit", "complete", "release", "extend" or "sleep"
 	owner string
 	fp    string        // admit: fingerprint; "" means "f"
-	lease time.Duration // admit: lease; 0 means defaultLease
+	lease time.Duration // admit, extend: lease; 0 means defaultLease
 	sleep time.Duration
 	want  store.ClaimState // admit
-	err   error            // complete, release
+	err   error            // complete, release, extend
 }
 
 const shortLease = 200 * time.Millisecond
 
 var pastLease = shortLease + 150*time.Millisecond
+
+// renewedLease is long enough that the extend right after the admit
+// lands within it even on a stalled machine, and short enough to wait out.
+const renewedLease = 3 * shortLease
 
 func testClaims(t *testing.T, open Open) {
 	tests := []struct {
@@ -109,6 +113,43 @@ func testClaims(t *testing.T, open Open) {
 			{do: "release", owner: "A"},
 			{do: "admit", owner: "C", want: store.ClaimInFlight},
 		}},
+		{"extend by the owner outlives the lease", []op{
+			{do: "admit", owner: "A", lease: renewedLease, want: store.ClaimAcquired},
+			{do: "extend", owner: "A"},
+			{do: "sleep", sleep: renewedLease + 150*time.Millisecond},
+			{do: "admit", owner: "B", want: store.ClaimInFlight},
+		}},
+		{"extend sets the expiry from now", []op{
+			{do: "admit", owner: "A", want: store.ClaimAcquired},
+			{do: "extend", owner: "A", lease: shortLease},
+			{do: "sleep", sleep: pastLease},
+			{do: "admit", owner: "B", want: store.ClaimAcquired},
+		}},
+		{"extend by another owner is refused", []op{
+			{do: "admit", owner: "A", lease: shortLease, want: store.ClaimAcquired},
+			{do: "extend", owner: "B", err: store.ErrClaimLost},
+			{do: "sleep", sleep: pastLease},
+			{do: "admit", owner: "C", want: store.ClaimAcquired},
+		}},
+		{"extend after complete keeps the answer", []op{
+			{do: "admit", owner: "A", want: store.ClaimAcquired},
+			{do: "complete", owner: "A"},
+			{do: "extend", owner: "A", lease: shortLease, err: store.ErrClaimLost},
+			{do: "sleep", sleep: pastLease},
+			{do: "admit", owner: "B", want: store.ClaimCompleted},
+		}},
+		{"extend after release brings nothing back", []op{
+			{do: "admit", owner: "A", want: store.ClaimAcquired},
+			{do: "release", owner: "A"},
+			{do: "extend", owner: "A", err: store.ErrClaimLost},
+			{do: "admit", owner: "B", want: store.ClaimAcquired},
+		}},
+		{"extend after lease expiry is refused", []op{
+			{do: "admit", owner: "A", lease: shortLease, want: store.ClaimAcquired},
+			{do: "sleep", sleep: pastLease},
+			{do: "extend", owner: "A", err: store.ErrClaimLost},
+			{do: "admit", owner: "B", want: store.ClaimAcquired},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +175,14 @@ func runOp(t *testing.T, s store.Store, i int, o op) {
 	case "release":
 		if err := s.Release(ctx, t.Name(), "event", o.owner); !errors.Is(err, o.err) {
 			t.Fatalf("step %d: Release by %s: err = %v, want %v", i, o.owner, err, o.err)
+		}
+	case "extend":
+		lease := o.lease
+		if lease == 0 {
+			lease = defaultLease
+		}
+		if err := s.Extend(ctx, t.Name(), "event", o.owner, lease); !errors.Is(err, o.err) {
+			t.Fatalf("step %d: Extend by %s: err = %v, want %v", i, o.owner, err, o.err)
 		}
 	case "sleep":
 		time.Sleep(o.sleep)

@@ -26,9 +26,51 @@ func init() {
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next()
+	at := h.Token()
+	h.Reset()
 	handler := new(Handler)
-	err := handler.UnmarshalCaddyfile(h.Dispenser)
-	return handler, err
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, claimSource(h.State, handler, at)
+}
+
+// sourcesKey holds, in the adapter's state, which handler took each
+// source first.
+const sourcesKey = "webhook_gateway.sources"
+
+// sourceClaim is a handler written in the Caddyfile that uses a source.
+type sourceClaim struct {
+	at       string // file:line of the directive
+	explicit bool
+}
+
+// claimSource refuses a handler that would share a source with another
+// handler without both saying so: two routes of one provider (two
+// Telegram bots) would otherwise share rate buckets and idempotency
+// keys, and a default name picked for them now could not be changed
+// later without losing that state. The adapter's State lives for the
+// whole Caddyfile; a block served on several addresses is parsed once,
+// and a directive is told apart by where it is written, so one written
+// handler never collides with itself.
+func claimSource(state map[string]any, h *Handler, tok caddyfile.Token) error {
+	seen, _ := state[sourcesKey].(map[string]sourceClaim)
+	if seen == nil {
+		seen = make(map[string]sourceClaim)
+		state[sourcesKey] = seen
+	}
+	this := sourceClaim{at: fmt.Sprintf("%s:%d", tok.File, tok.Line), explicit: h.Source != ""}
+	first, ok := seen[h.source()]
+	switch {
+	case !ok:
+		seen[h.source()] = this
+		return nil
+	case first.at == this.at || first.explicit && this.explicit:
+		return nil
+	}
+	return fmt.Errorf("webhook_gateway %s at %s and the one at %s would share the source %q (rate limits, idempotency keys): give each an explicit `source <name>`",
+		h.Provider, this.at, first.at, h.source())
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens:

@@ -145,3 +145,52 @@ func TestProvisionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultSourceCollision: two handlers written for one provider
+// would share its default source (claims, rate buckets), so adapting
+// refuses them, naming both lines; explicit sources, and one block
+// served on several addresses, are fine.
+func TestDefaultSourceCollision(t *testing.T) {
+	bot := func(path, opts string) string {
+		return "\troute " + path + " {\n\t\twebhook_gateway telegram {\n\t\t\tsecret s\n" + opts + "\t\t}\n\t\trespond 200\n\t}\n"
+	}
+	cases := []struct {
+		name string
+		src  string
+		want []string // nil: adapts
+	}{
+		{"two_default_sources", "localhost {\n" + bot("/a", "") + bot("/b", "") + "}\n",
+			[]string{"webhook_gateway telegram at Caddyfile:9", "the one at Caddyfile:3", `source "telegram"`, "explicit `source <name>`"}},
+		{"two_sites", "a.localhost {\n" + bot("/a", "") + "}\nb.localhost {\n" + bot("/b", "") + "}\n",
+			[]string{"at Caddyfile:11", "the one at Caddyfile:3"}},
+		{"explicit_equals_default", "localhost {\n" + bot("/a", "") + bot("/b", "\t\t\tsource telegram\n") + "}\n",
+			[]string{"at Caddyfile:9", "the one at Caddyfile:3"}},
+		{"one_explicit", "localhost {\n" + bot("/a", "") + bot("/b", "\t\t\tsource bot_b\n") + "}\n", nil},
+		{"both_explicit", "localhost {\n" + bot("/a", "\t\t\tsource bot_a\n") + bot("/b", "\t\t\tsource bot_b\n") + "}\n", nil},
+		{"explicit_shared_on_purpose", "localhost {\n" + bot("/a", "\t\t\tsource bots\n") + bot("/b", "\t\t\tsource bots\n") + "}\n", nil},
+		{"other_providers", "localhost {\n" + bot("/a", "") + "\troute /gh {\n\t\twebhook_gateway github {\n\t\t\tsecret s\n\t\t}\n\t}\n}\n", nil},
+		{"one_block_two_addresses", "localhost:8443, localhost:9443, :8080 {\n" + bot("/a", "") + "}\n", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := gatewaytest.Adapt(c.src)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if n := strings.Count(string(cfg), `"handler":"webhook_gateway"`); n == 0 {
+					t.Fatalf("no handler in the adapted config:\n%s", cfg)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("adapted without error:\n%s", cfg)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -129,6 +129,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	route /put {
 		webhook_gateway github {
 			secret s
+			source github_put
 			methods PUT POST
 		}
 		reverse_proxy `+up.Addr()+`
@@ -217,6 +218,7 @@ func TestLogBodyOptIn(t *testing.T) {
 	g := gatewaytest.Start(t, "", `route /logged {
 		webhook_gateway github {
 			secret s
+			source github_logged
 			log_body 16B
 		}
 		reverse_proxy `+up.Addr()+`

@@ -114,6 +114,10 @@ func (r route) site(upstream string) string {
 			}`
 		}
 	}
+	if r.name != r.provider {
+		// A second route of a provider is another sender.
+		block += "\n\t\t\tsource " + r.name
+	}
 	return fmt.Sprintf("route /%s {\n\t\twebhook_gateway %s {\n\t\t\t%s\n\t\t}\n\t\treverse_proxy %s\n\t}\n", r.name, r.provider, block, upstream)
 }
 

@@ -27,6 +27,7 @@ func TestURLSigningUsesTheURLTheProviderCalled(t *testing.T) {
 	route /pinned {
 		webhook_gateway twilio {
 			secret twilio-token
+			source twilio_pinned
 			public_url https://hooks.example.com/voice
 		}
 		reverse_proxy %s

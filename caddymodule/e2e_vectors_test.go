@@ -90,6 +90,8 @@ func vectorRoute(t *testing.T, dir string, i int, v *vectors.Vector, upstream st
 		fmt.Fprintf(&block, "public_url %q\n", v.URL)
 	}
 	fmt.Fprintf(&block, "methods POST %s\n", method(v))
+	// Several vectors share a provider: each route is its own sender.
+	fmt.Fprintf(&block, "source v%02d\n", i)
 	return fmt.Sprintf("route /v/%02d {\nwebhook_gateway %s {\n%s}\nreverse_proxy %s\n}\n", i, v.ProviderName(), block.String(), upstream)
 }
 

@@ -25,9 +25,9 @@ type App struct {
 	// is exact for one instance only.
 	Redis *redisstore.Config `json:"redis,omitempty"`
 
-	// MemoryMaxEntries bounds the in-memory store (rate buckets and
-	// claims together); the least recently written go first when it is
-	// full. Default: 100000.
+	// MemoryMaxEntries bounds the in-memory store (rate_limit buckets
+	// and claims together); the least recently written go first when it
+	// is full. Default: 100000.
 	MemoryMaxEntries int `json:"memory_max_entries,omitempty"`
 
 	// MemoryMaxBytes bounds the in-memory store's estimated footprint,
@@ -35,8 +35,15 @@ type App struct {
 	// Default: 67108864 (64 MiB).
 	MemoryMaxBytes int64 `json:"memory_max_bytes,omitempty"`
 
+	// FloodMaxEntries bounds the flood_limit buckets, which every
+	// instance keeps in memory apart from the store above: requests
+	// counted there are not yet authenticated, so however many client
+	// keys they bring, they can only evict each other, never a claim or
+	// a stored answer. Default: 100000.
+	FloodMaxEntries int `json:"flood_max_entries,omitempty"`
+
 	shared    store.Store // Redis, or the memory store
-	local     *store.Memory
+	flood     *store.Memory
 	releasers []func() error
 	logger    *zap.Logger
 }
@@ -54,12 +61,17 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // memory store's contents.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	local, err := a.acquireMemory()
-	if err != nil {
+	var err error
+	if a.flood, err = a.acquireMemory("flood", store.MemoryConfig{MaxEntries: a.FloodMaxEntries}); err != nil {
 		return err
 	}
-	a.local, a.shared = local, local
 	if a.Redis == nil {
+		local, err := a.acquireMemory("memory", store.MemoryConfig{MaxEntries: a.MemoryMaxEntries, MaxBytes: a.MemoryMaxBytes})
+		if err != nil {
+			a.Cleanup()
+			return err
+		}
+		a.shared = local
 		a.logger.Warn("no redis configured: rate limits and deduplication are kept in memory, per instance")
 		return nil
 	}
@@ -69,7 +81,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	cfg.URL = repl.ReplaceKnown(cfg.URL, "")
 	rs, err := redisstore.Open(cfg)
 	if err != nil {
-		// Give back the memory store now: a config that fails to
+		// Give back the flood store now: a config that fails to
 		// provision may never be cleaned up.
 		a.Cleanup()
 		return fmt.Errorf("opening redis store: %w", err)
@@ -86,14 +98,15 @@ type pooledMemory struct{ *store.Memory }
 
 func (pooledMemory) Destruct() error { return nil }
 
-func (a *App) acquireMemory() (*store.Memory, error) {
-	cfg := store.MemoryConfig{MaxEntries: a.MemoryMaxEntries, MaxBytes: a.MemoryMaxBytes}
-	key := fmt.Sprintf("memory:%d:%d", cfg.MaxEntries, cfg.MaxBytes)
+// acquireMemory returns the pooled memory store named role with cfg's
+// bounds; each role has its own, so their budgets stay apart.
+func (a *App) acquireMemory(role string, cfg store.MemoryConfig) (*store.Memory, error) {
+	key := fmt.Sprintf("%s:%d:%d", role, cfg.MaxEntries, cfg.MaxBytes)
 	v, _, err := memories.LoadOrNew(key, func() (caddy.Destructor, error) {
 		return pooledMemory{store.NewMemory(cfg)}, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opening memory store: %w", err)
+		return nil, fmt.Errorf("opening %s memory store: %w", role, err)
 	}
 	a.releasers = append(a.releasers, func() error {
 		_, err := memories.Delete(key)
@@ -109,8 +122,8 @@ func (a *App) Validate() error {
 			return fmt.Errorf("redis: %w", err)
 		}
 	}
-	if a.MemoryMaxEntries < 0 || a.MemoryMaxBytes < 0 {
-		return fmt.Errorf("memory_max_entries and memory_max_bytes must not be negative")
+	if a.MemoryMaxEntries < 0 || a.MemoryMaxBytes < 0 || a.FloodMaxEntries < 0 {
+		return fmt.Errorf("memory_max_entries, memory_max_bytes and flood_max_entries must not be negative")
 	}
 	return nil
 }

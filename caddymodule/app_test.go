@@ -59,8 +59,11 @@ func TestAppSharesTheMemoryStoreAcrossReloads(t *testing.T) {
 	if err := next.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if old.local != next.local {
+	if old.shared != next.shared || old.flood != next.flood {
 		t.Fatal("a reload with the same settings got a new memory store")
+	}
+	if any(old.shared) == any(old.flood) {
+		t.Fatal("flood buckets share the memory store of claims")
 	}
 	old.Cleanup()
 	if n, _ := memories.References("memory:9:0"); n != 1 {
@@ -77,15 +80,15 @@ func TestAppValidateNamesTheRedisProblem(t *testing.T) {
 }
 
 // TestAppFailedProvisionReleasesWhatItTook: a Redis config that cannot
-// be opened must not leave the memory store referenced.
+// be opened must not leave the flood store referenced.
 func TestAppFailedProvisionReleasesWhatItTook(t *testing.T) {
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
-	a := &App{MemoryMaxEntries: 11, Redis: &redisstore.Config{URL: "redis://127.0.0.1:1/0?bad=query"}}
+	a := &App{FloodMaxEntries: 11, Redis: &redisstore.Config{URL: "redis://127.0.0.1:1/0?bad=query"}}
 	if err := a.Provision(ctx); err == nil {
 		t.Fatal("provisioned with a redis URL the store refuses")
 	}
-	if n, _ := memories.References("memory:11:0"); n != 0 {
-		t.Errorf("%d references to the memory store after a failed provision", n)
+	if n, _ := memories.References("flood:11:0"); n != 0 {
+		t.Errorf("%d references to the flood store after a failed provision", n)
 	}
 }

@@ -473,6 +473,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		redis <url>                 # or a block, below
 //		memory_max_entries <n>
 //		memory_max_bytes <size>
+//		flood_max_entries <n>
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
@@ -492,6 +493,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "memory_max_bytes":
 			if err := parseSize(d, &a.MemoryMaxBytes); err != nil {
+				return err
+			}
+		case "flood_max_entries":
+			if err := parseInt(d, &a.FloodMaxEntries); err != nil {
 				return err
 			}
 		default:

@@ -22,8 +22,9 @@ type delivery struct {
 	upstreamBytes int64
 	err           error
 	storeErr      error
-	unchecked     bool // forwarded without the store, per on_store_error allow
-	released      bool // the claim was released for the provider's retry
+	unchecked     bool     // forwarded without the store, per on_store_error allow
+	released      bool     // the claim was released for the provider's retry
+	emptyKeys     []string // limits whose key resolved to empty (shared bucket)
 }
 
 // logDelivery writes the delivery's single log line and counts it.
@@ -59,6 +60,9 @@ func (h *Handler) logDelivery(d *delivery) {
 	}
 	if d.released {
 		fields = append(fields, zap.Bool("claim_released", true))
+	}
+	if d.emptyKeys != nil {
+		fields = append(fields, zap.Strings("empty_limit_key", d.emptyKeys))
 	}
 	switch {
 	case d.err != nil || d.status >= 500 || d.storeErr != nil:

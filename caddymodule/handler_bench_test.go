@@ -22,8 +22,7 @@ import (
 // that the benchmark measures the handler and not Caddy's plumbing.
 func benchHandler(b *testing.B, h *Handler) *Handler {
 	b.Helper()
-	mem := store.NewMemory(store.MemoryConfig{})
-	h.app = &App{shared: mem, local: mem}
+	h.app = &App{shared: store.NewMemory(store.MemoryConfig{}), flood: store.NewMemory(store.MemoryConfig{})}
 	h.Provider = "stripe"
 	h.Secrets = []string{"whsec_bench"}
 	h.logger = zap.NewNop()

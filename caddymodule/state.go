@@ -31,6 +31,10 @@ type RateLimit struct {
 	Burst int64 `json:"burst,omitempty"`
 	// Key names the bucket, with placeholders resolved per request
 	// (for example {http.request.header.X-Shopify-Shop-Domain}).
+	// Requests whose key resolves to empty all share one bucket, so a
+	// missing header cannot skip the limit. Behind a proxy, use
+	// {client_ip} with Caddy's trusted_proxies server option rather than
+	// a raw header such as CF-Connecting-IP, which any client can send.
 	// Default: the route's source for rate_limit, the client IP for
 	// flood_limit.
 	Key string `json:"key,omitempty"`
@@ -38,6 +42,26 @@ type RateLimit struct {
 
 func (l *RateLimit) limit() store.Limit {
 	return store.Limit{Count: l.Count, Period: time.Duration(l.Period), Burst: l.Burst}
+}
+
+// emptyKeyBucket is the bucket of every request whose key resolved to
+// nothing. Failing closed: an absent header shares one allowance rather
+// than escaping the limit. A client that sends this very value only joins
+// the same bucket.
+const emptyKeyBucket = "(empty key)"
+
+// bucket resolves the limit's key for r, or def when none is configured.
+// An empty result goes to emptyKeyBucket and is noted for the log line.
+func (l *RateLimit) bucket(r *http.Request, d *delivery, name, def string) string {
+	key := def
+	if l.Key != "" {
+		key = replace(r, l.Key)
+	}
+	if key == "" {
+		d.emptyKeys = append(d.emptyKeys, name)
+		return emptyKeyBucket
+	}
+	return key
 }
 
 // Idempotency makes a redelivered event reach the upstream once: the
@@ -104,12 +128,9 @@ func (h *Handler) source() string {
 // guard keyed by client IP, so that a flood of forgeries costs neither
 // verification nor a Redis round trip.
 func (h *Handler) flood(w http.ResponseWriter, r *http.Request, d *delivery) bool {
-	key := h.FloodLimit.Key
-	if key == "" {
-		key = "{http.vars.client_ip}"
-	}
-	a := store.Admission{Source: "flood:" + h.source(), RateKey: replace(r, key), Limit: h.FloodLimit.limit()}
-	res, err := h.app.local.Admit(r.Context(), a)
+	key := h.FloodLimit.bucket(r, d, "flood_limit", replace(r, "{http.vars.client_ip}"))
+	a := store.Admission{Source: "flood:" + h.source(), RateKey: key, Limit: h.FloodLimit.limit()}
+	res, err := h.app.flood.Admit(r.Context(), a)
 	if err != nil || res.Rate.Allowed {
 		return false
 	}
@@ -121,7 +142,7 @@ func (h *Handler) flood(w http.ResponseWriter, r *http.Request, d *delivery) boo
 // trip. It returns the claim held, if any, and whether the request has
 // already been answered.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery, body []byte) (*claim, bool) {
-	a := h.admission(r, d.eventID, body)
+	a := h.admission(r, d, body)
 	if a.RateKey == "" && a.IdemKey == "" {
 		return nil, false
 	}
@@ -153,18 +174,15 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery, bod
 	return nil, false
 }
 
-func (h *Handler) admission(r *http.Request, eventID string, body []byte) store.Admission {
+func (h *Handler) admission(r *http.Request, d *delivery, body []byte) store.Admission {
 	a := store.Admission{Source: h.source()}
 	if rl := h.RateLimit; rl != nil {
-		a.RateKey, a.Limit = h.source(), rl.limit()
-		if rl.Key != "" {
-			a.RateKey = replace(r, rl.Key)
-		}
+		a.RateKey, a.Limit = rl.bucket(r, d, "rate_limit", h.source()), rl.limit()
 	}
 	if idem := h.Idempotency; idem != nil {
 		// The default key is the event id identify already read; only
 		// a configured key needs the replacer.
-		a.IdemKey = eventID
+		a.IdemKey = d.eventID
 		if idem.Key != "" {
 			a.IdemKey = replace(r, idem.Key)
 		}

@@ -62,6 +62,16 @@ func (s *Store) key(source, kind, key string) string {
 	return s.prefix + ":{" + source + "}:" + kind + ":" + key
 }
 
+// Now is Redis TIME, the clock every rate decision is made by, so that a
+// caller can measure what the store did against the store's own clock.
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	now, err := s.client.rdb.Time(ctx).Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading redis time: %w", err)
+	}
+	return now, nil
+}
+
 // Complete implements store.Store.
 func (s *Store) Complete(ctx context.Context, source, idemKey, owner string, resp store.Response, retention time.Duration) error {
 	if err := store.ValidateComplete(source, idemKey, owner, resp, retention); err != nil {

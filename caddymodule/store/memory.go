@@ -199,6 +199,10 @@ func (m *Memory) Release(_ context.Context, source, idemKey, owner string) error
 	return nil
 }
 
+// Now is the time the store decides by, so that a caller can measure
+// what the store did against the store's own clock.
+func (m *Memory) Now(context.Context) (time.Time, error) { return m.now(), nil }
+
 // Len reports how many entries (live or not yet swept) are held, so
 // tests and metrics can watch the bound.
 func (m *Memory) Len() int {

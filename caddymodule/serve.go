@@ -164,8 +164,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *delivery, c
 	defer func() {
 		p := recover()
 		if p != nil {
-			err = panicError(p)
-			d.reason = "upstream_aborted"
+			d.reason, err = panicError(p)
 		}
 		stopRenewing()
 		h.noteUpstream(d, rec, err)
@@ -189,11 +188,14 @@ func (h *Handler) noteUpstream(d *delivery, rec *recorder, err error) {
 	d.err = err
 }
 
-func panicError(p any) error {
-	if err, ok := p.(error); ok {
-		return fmt.Errorf("next handler aborted: %w", err)
+// panicError describes a panic of the next handler for the log line:
+// http.ErrAbortHandler is how reverse_proxy gives up on an upstream that
+// broke mid-answer; anything else is a bug further down the chain.
+func panicError(p any) (reason string, err error) {
+	if p == http.ErrAbortHandler {
+		return "upstream_aborted", fmt.Errorf("next handler aborted: %w", http.ErrAbortHandler)
 	}
-	return fmt.Errorf("next handler panicked: %v", p)
+	return "handler_panicked", fmt.Errorf("next handler panicked: %v", p)
 }
 
 // publicURL is what URL-signing providers signed: the configured public

@@ -223,14 +223,22 @@ func TestLeaseRenewedWhileUpstreamWorks(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			release := make(chan struct{})
 			arrived := make(chan struct{}, 1)
+			var calls atomic.Int32
 			up := gatewaytest.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
-				select {
-				case arrived <- struct{}{}:
-				default: // a second forward: counted, and fails the test
+				if calls.Add(1) > 1 {
+					// A second forward: answered at once, counted, and
+					// failing the test.
+					io.WriteString(w, "second forward")
+					return
 				}
+				arrived <- struct{}{}
 				<-release
 				io.WriteString(w, "slow but done")
 			})
+			// Also on failure, before the upstream waits for its handlers.
+			var once sync.Once
+			finish := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(finish)
 			g := gatewaytest.Start(t, st.globals, stripeRoute(fmt.Sprintf("idempotency 1h {\nlease %s\n}", lease), up.Addr()))
 			body := `{"id":"evt_slow"}`
 			var wg sync.WaitGroup
@@ -248,10 +256,12 @@ func TestLeaseRenewedWhileUpstreamWorks(t *testing.T) {
 			// Three leases: without renewal the claim would be long gone.
 			time.Sleep(3 * lease)
 			resp, got := sendEvent(t, g, body)
-			if p := decodeProblem(t, resp, got); resp.StatusCode != http.StatusConflict || p.Reason != "in_flight" {
-				t.Errorf("redelivery while the upstream works: status %d reason %q, want 409 in_flight", resp.StatusCode, p.Reason)
+			if resp.StatusCode != http.StatusConflict {
+				t.Errorf("redelivery while the upstream works: status %d %q, want 409 in_flight", resp.StatusCode, got)
+			} else if p := decodeProblem(t, resp, got); p.Reason != "in_flight" {
+				t.Errorf("redelivery while the upstream works: reason %q, want in_flight", p.Reason)
 			}
-			close(release)
+			finish()
 			wg.Wait()
 			if n := up.Count(); n != 1 {
 				t.Fatalf("upstream got %d deliveries, want 1", n)

@@ -5,8 +5,9 @@
 // package implements it for several instances sharing Redis.
 //
 // Every operation is one round trip to the backend: the handler pays at
-// most two per accepted event (Admit, then Complete or Release) and one
-// for a refused or duplicate one.
+// most two per accepted event (Admit, then Complete or Release), plus one
+// Extend per third of the lease for an upstream that is slow to answer,
+// and one for a refused or duplicate one.
 package store
 
 import (

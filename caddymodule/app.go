@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
@@ -35,7 +36,8 @@ type App struct {
 	// Default: 67108864 (64 MiB).
 	MemoryMaxBytes int64 `json:"memory_max_bytes,omitempty"`
 
-	shared    store.Store // Redis, or the memory store
+	redis     *redisstore.Config // Redis with its placeholders resolved
+	shared    store.Store        // Redis, or the memory store
 	local     *store.Memory
 	releasers []func() error
 	logger    *zap.Logger
@@ -63,10 +65,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.logger.Warn("no redis configured: rate limits and deduplication are kept in memory, per instance")
 		return nil
 	}
-	cfg := *a.Redis
-	repl := caddy.NewReplacer()
-	cfg.Password = repl.ReplaceKnown(cfg.Password, "")
-	cfg.URL = repl.ReplaceKnown(cfg.URL, "")
+	cfg, err := a.Redis.Resolve(resolveOption)
+	if err != nil {
+		a.Cleanup()
+		return fmt.Errorf("redis: %w", err)
+	}
+	a.redis = &cfg
 	rs, err := redisstore.Open(cfg)
 	if err != nil {
 		// Give back the memory store now: a config that fails to
@@ -102,10 +106,11 @@ func (a *App) acquireMemory() (*store.Memory, error) {
 	return v.(pooledMemory).Memory, nil
 }
 
-// Validate checks the Redis settings before anything connects.
+// Validate checks the Redis settings as Provision resolved them; Caddy
+// validates after provisioning.
 func (a *App) Validate() error {
-	if a.Redis != nil {
-		if err := a.Redis.Validate(); err != nil {
+	if cfg := cmp.Or(a.redis, a.Redis); cfg != nil {
+		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
 	}

@@ -90,13 +90,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	switch opt := d.Val(); opt {
 	case "secret":
-		s, err := oneArg(d)
-		h.Secrets = append(h.Secrets, unshortenFile(s))
+		s, err := startupArg(d)
+		h.Secrets = append(h.Secrets, s)
 		return err
 	case "tolerance":
 		return parseTolerance(d, &h.Tolerance)
 	case "public_url":
-		s, err := oneArg(d)
+		s, err := startupArg(d)
 		h.PublicURL = s
 		return err
 	case "max_body":
@@ -112,13 +112,19 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	case "event_type":
 		return parseField(d, &h.EventType)
 	case "refusal_status":
-		return parseInt(d, &h.RefusalStatus)
+		if err := parseInt(d, &h.RefusalStatus); err != nil {
+			return err
+		}
+		if err := checkRefusalStatus(h.RefusalStatus); err != nil {
+			return d.Err(err.Error())
+		}
+		return nil
 	case "verify_token":
-		s, err := oneArg(d)
+		s, err := startupArg(d)
 		h.VerifyToken = s
 		return err
 	case "webhook_id":
-		s, err := oneArg(d)
+		s, err := startupArg(d)
 		h.WebhookID = s
 		return err
 	case "scheme":
@@ -213,8 +219,16 @@ func unmarshalHMAC(d *caddyfile.Dispenser, s *provider.HMAC) error {
 	return err
 }
 
+// startupArg reads the one argument of an option that Provision
+// resolves (see resolveOption).
+func startupArg(d *caddyfile.Dispenser) (string, error) {
+	v, err := oneArg(d)
+	return unshortenFile(v), err
+}
+
 // unshortenFile undoes the adapter's rewrite of {file.name} into a path
-// placeholder: in a secret, {file.…} means a file's contents.
+// placeholder: in an option resolved at start-up, {file.…} means a
+// file's contents.
 func unshortenFile(s string) string {
 	const short = "{http.request.uri.path.file."
 	if rest, ok := strings.CutPrefix(s, short); ok {
@@ -365,14 +379,17 @@ func parseTolerance(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	return nil
 }
 
+// parseSize reads a size written as one token (1MiB) or two (1 MiB).
 func parseSize(d *caddyfile.Dispenser, dst *int64) error {
-	v, err := oneArg(d)
-	if err != nil {
-		return err
+	opt := d.Val()
+	args := d.RemainingArgs()
+	v := strings.Join(args, " ")
+	if len(args) == 0 || len(args) > 2 {
+		return d.Errf("%s wants one size, such as 512KiB or 1 MiB; got %d arguments", opt, len(args))
 	}
 	n, err := humanize.ParseBytes(v)
 	if err != nil || n == 0 || n > 1<<40 {
-		return d.Errf("bad size %q: want a size such as 512KiB or 1MB", v)
+		return d.Errf("bad size %q for %s: want a size such as 512KiB or 1 MiB", v, opt)
 	}
 	*dst = int64(n)
 	return nil

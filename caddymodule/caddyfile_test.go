@@ -111,24 +111,42 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 
 // TestProvisionErrors covers mistakes only visible when the config is
 // loaded: placeholders that resolve to nothing, and JSON that bypasses
-// the Caddyfile's checks.
+// the Caddyfile's checks. Every option resolved at start-up names
+// itself and the variable that is not set.
 func TestProvisionErrors(t *testing.T) {
 	t.Setenv("WG_TEST_EMPTY", "")
+	const stripe = `{"handler":"webhook_gateway","provider":"stripe","secrets":["x"]`
 	cases := []struct {
 		name, handler string
+		app           string // the webhook_gateway app's JSON, if any
 		want          string
 	}{
-		{"env_secret_empty", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{env.WG_TEST_UNSET_VAR}"]}`, "secret #1 ({env.WG_TEST_UNSET_VAR}) resolved to an empty value"},
-		{"env_secret_blank", `{"handler":"webhook_gateway","provider":"stripe","secrets":["x","{env.WG_TEST_EMPTY}"]}`, "secret #2 ({env.WG_TEST_EMPTY}) resolved to an empty value"},
-		{"file_secret_missing", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{file./nonexistent/secret}"]}`, "secret #1 ({file./nonexistent/secret}) resolved to an empty value"},
-		{"unknown_provider_json", `{"handler":"webhook_gateway","provider":"strip","secrets":["x"]}`, `unknown provider "strip"`},
-		{"builtin_with_scheme", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"hmac":{"header":["X"]}}`, `provider "github" is built in`},
-		{"bad_whsec_secret", `{"handler":"webhook_gateway","provider":"svix","secrets":["whsec_***"]}`, "secret #1: secret is not valid base64"},
-		{"bad_refusal_status", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"refusal_status":200}`, "refusal_status 200 is not a 4xx status"},
+		{"env_secret_unset", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{env.WG_TEST_UNSET_VAR}"]}`, "", "provider stripe: secret #1: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"env_secret_blank", `{"handler":"webhook_gateway","provider":"stripe","secrets":["x","{env.WG_TEST_EMPTY}"]}`, "", "secret #2 ({env.WG_TEST_EMPTY}) resolved to an empty value"},
+		{"file_secret_missing", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{file./nonexistent/secret}"]}`, "", "secret #1: reading {file./nonexistent/secret}"},
+		{"env_verify_token_unset", `{"handler":"webhook_gateway","provider":"meta","secrets":["x"],"verify_token":"{env.WG_TEST_UNSET_VAR}"}`, "", "provider meta: verify_token: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"env_webhook_id_unset", `{"handler":"webhook_gateway","provider":"paypal","secrets":["x"],"webhook_id":"{env.WG_TEST_UNSET_VAR}"}`, "", "provider paypal: webhook_id: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"env_public_url_unset", stripe + `,"public_url":"https://{env.WG_TEST_UNSET_VAR}/x"}`, "", "public_url: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_url_unset", stripe + "}", `{"url":"{env.WG_TEST_UNSET_VAR}"}`, "redis: url: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_address_unset", stripe + "}", `{"addresses":["{env.WG_TEST_UNSET_VAR}:6379"]}`, "redis: addresses #1: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_username_unset", stripe + "}", `{"url":"redis://127.0.0.1:1","username":"{env.WG_TEST_UNSET_VAR}"}`, "redis: username: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_password_unset", stripe + "}", `{"url":"redis://127.0.0.1:1","password":"{env.WG_TEST_UNSET_VAR}"}`, "redis: password: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_password_file_missing", stripe + "}", `{"url":"redis://127.0.0.1:1","password":"{file./nonexistent/pw}"}`, "redis: password: reading {file./nonexistent/pw}"},
+		{"redis_sentinel_master_unset", stripe + "}", `{"addresses":["a:1"],"sentinel_master":"{env.WG_TEST_UNSET_VAR}"}`, "redis: sentinel_master: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_tls_server_name_unset", stripe + "}", `{"url":"rediss://127.0.0.1:1","tls":{"server_name":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: tls: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_tls_ca_unset", stripe + "}", `{"url":"rediss://127.0.0.1:1","tls":{"ca":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: tls_ca: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"unknown_provider_json", `{"handler":"webhook_gateway","provider":"strip","secrets":["x"]}`, "", `unknown provider "strip"`},
+		{"builtin_with_scheme", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"hmac":{"header":["X"]}}`, "", `provider "github" is built in`},
+		{"bad_whsec_secret", `{"handler":"webhook_gateway","provider":"svix","secrets":["whsec_***"]}`, "", "secret #1: secret is not valid base64"},
+		{"bad_refusal_status", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"refusal_status":200}`, "", "refusal_status 200 is not a 4xx status"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := `{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` + c.handler + `]}]}}}}}`
+			apps := `"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` + c.handler + `]}]}}}`
+			if c.app != "" {
+				apps = `"webhook_gateway":{"redis":` + c.app + `},` + apps
+			}
+			cfg := `{"admin":{"disabled":true},"apps":{` + apps + `}}`
 			var parsed caddy.Config
 			if err := json.Unmarshal([]byte(cfg), &parsed); err != nil {
 				t.Fatal(err)

@@ -148,13 +148,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.provider = p
-	if h.secrets, err = resolveSecrets(h.Secrets); err != nil {
+	if err := h.resolvePlaceholders(); err != nil {
 		return fmt.Errorf("provider %s: %w", h.Provider, err)
 	}
 	h.verifier, err = p.NewVerifier(provider.VerifierConfig{
 		Secrets:   h.secrets,
 		Tolerance: time.Duration(h.Tolerance),
-		WebhookID: caddy.NewReplacer().ReplaceKnown(h.WebhookID, ""),
+		WebhookID: h.WebhookID,
 	})
 	if err != nil {
 		return err
@@ -201,25 +201,26 @@ func resolveSecrets(raw []string) ([]string, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("no secret configured")
 	}
-	repl := caddy.NewReplacer()
-	out := make([]string, len(raw))
-	for i, s := range raw {
-		v := repl.ReplaceKnown(s, "")
-		if strings.TrimSpace(v) == "" {
-			return nil, fmt.Errorf("secret #%d (%s) resolved to an empty value", i+1, placeholderOnly(s))
-		}
-		out[i] = v
-	}
-	return out, nil
+	return resolveOptions("secret", raw)
 }
 
-// placeholderOnly names a secret in an error only by its placeholder:
-// a literal secret is never echoed.
-func placeholderOnly(s string) string {
-	if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
-		return s
+// resolvePlaceholders expands {env.*} and {file.*} in every option that
+// holds a secret or an address, before anything validates or uses them.
+func (h *Handler) resolvePlaceholders() error {
+	var err error
+	if h.secrets, err = resolveSecrets(h.Secrets); err != nil {
+		return err
 	}
-	return "a literal value"
+	options := []struct {
+		name  string
+		value *string
+	}{{"verify_token", &h.VerifyToken}, {"webhook_id", &h.WebhookID}, {"public_url", &h.PublicURL}}
+	for _, o := range options {
+		if *o.value, err = resolveOption(o.name, *o.value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (h *Handler) allowedMethods() []string {
@@ -243,10 +244,20 @@ func (h *Handler) Validate() error {
 	if h.MaxBody < 0 || h.LogBody < 0 {
 		return fmt.Errorf("max_body and log_body must not be negative")
 	}
-	if s := h.RefusalStatus; s != 0 && (s < 400 || s > 499) {
-		return fmt.Errorf("refusal_status %d is not a 4xx status", s)
+	if err := checkRefusalStatus(h.RefusalStatus); err != nil {
+		return err
 	}
 	return h.validateState()
+}
+
+// checkRefusalStatus refuses a status that would tell the provider a
+// refused delivery arrived, or that it may retry a forgery forever; 0
+// means the default.
+func checkRefusalStatus(s int) error {
+	if s != 0 && (s < 400 || s > 499) {
+		return fmt.Errorf("refusal_status %d is not a 4xx status", s)
+	}
+	return nil
 }
 
 func (h *Handler) maxBody() int64 {

@@ -72,7 +72,11 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"missing_secret", "webhook_gateway stripe {\n tolerance 5m\n}", []string{"provider stripe: no secret configured"}},
 		{"bad_duration", "webhook_gateway stripe {\n secret s\n tolerance fivem\n}", []string{`bad tolerance "fivem"`, "Caddyfile:4"}},
 		{"negative_duration", "webhook_gateway stripe {\n secret s\n tolerance -5m\n}", []string{`bad tolerance "-5m"`}},
-		{"bad_size", "webhook_gateway stripe {\n secret s\n max_body lots\n}", []string{`bad size "lots"`}},
+		{"bad_size", "webhook_gateway stripe {\n secret s\n max_body lots\n}", []string{`bad size "lots" for max_body`, "Caddyfile:4"}},
+		{"bad_size_two_tokens", "webhook_gateway stripe {\n secret s\n max_body 1 MeB\n}", []string{`bad size "1 MeB" for max_body`, "Caddyfile:4"}},
+		{"size_too_many_tokens", "webhook_gateway stripe {\n secret s\n max_body 1 Mi B\n}", []string{"max_body wants one size", "got 3 arguments", "Caddyfile:4"}},
+		{"refusal_status_2xx", "webhook_gateway stripe {\n secret s\n refusal_status 200\n}", []string{"refusal_status 200 is not a 4xx status", "Caddyfile:4"}},
+		{"refusal_status_5xx", "webhook_gateway stripe {\n secret s\n refusal_status 503\n}", []string{"refusal_status 503 is not a 4xx status", "Caddyfile:4"}},
 		{"unknown_option", "webhook_gateway stripe {\n secret s\n secrte t\n}", []string{`unknown webhook_gateway option "secrte"`, "Caddyfile:4"}},
 		{"unknown_scheme", "webhook_gateway acme {\n secret s\n scheme rot13 {\n }\n}", []string{`unknown scheme "rot13"`}},
 		{"bad_algorithm", "webhook_gateway acme {\n secret s\n scheme hmac {\n header X-Sig\n algorithm md5\n }\n}", []string{`unknown algorithm "md5"`}},
@@ -104,6 +108,31 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestCaddyfileSizes: a size may be written as one token or, as people
+// write it, with a space before the unit.
+func TestCaddyfileSizes(t *testing.T) {
+	cases := []struct {
+		name, option, json string
+	}{
+		{"one_token", "max_body 1MiB", `"max_body":1048576`},
+		{"with_space", "max_body 1 MiB", `"max_body":1048576`},
+		{"decimal_unit", "max_body 2 MB", `"max_body":2000000`},
+		{"log_body_with_space", "log_body 512 KiB", `"log_body":524288`},
+		{"store_response_with_space", "idempotency 1h {\n\t\t\tstore_response 64 KiB\n\t\t}", `"store_response":65536`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := gatewaytest.Adapt("localhost {\n\twebhook_gateway stripe {\n\t\tsecret s\n\t\t" + c.option + "\n\t}\n}\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(got), c.json) {
+				t.Errorf("adapted JSON lacks %s:\n%s", c.json, got)
 			}
 		})
 	}

@@ -395,7 +395,7 @@ func sendDelivery(client *http.Client, m *provider.Message, out io.Writer) (int,
 			fmt.Fprintf(out, "%s: %s\n", name, v)
 		}
 	}
-	fmt.Fprintf(out, "%s\n", body)
+	fmt.Fprintf(out, "%s\n", bytes.TrimRight(body, "\n"))
 	if resp.StatusCode/100 != 2 {
 		return 1, fmt.Errorf("%s answered %s: the delivery was not accepted", m.URL, resp.Status)
 	}

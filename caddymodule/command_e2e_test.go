@@ -23,19 +23,9 @@ func TestSignCommand(t *testing.T) {
 	}))
 	defer refusing.Close()
 	up := gatewaytest.NewUpstream(t)
-	g := gatewaytest.Start(t, "", `route /acme {
-	webhook_gateway acme {
-		secret demo-acme-secret
-		scheme hmac {
-			header X-Acme-Signature
-			prefix sha256=
-			timestamp_header X-Acme-Timestamp
-			id_header X-Acme-Delivery
-			content "{timestamp}.{body}"
-		}
-	}
-	reverse_proxy `+up.Addr()+`
-}`)
+	// The route of Caddyfile.example, with its demo secret.
+	acme := route{name: "acme", provider: "acme", secret: "demo-acme-secret", scheme: acmeScheme}
+	g := gatewaytest.Start(t, "", acme.site(up.Addr()))
 	cases := []struct {
 		name      string
 		args      []string

@@ -56,6 +56,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		on_store_error reject|allow
 //		store_timeout <duration>
 //		log_body [<size>]           # default size 4KiB
+//		keep_credentials
 //		scheme hmac { … }           # a provider that is not built in
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -68,7 +69,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	var idemToken caddyfile.Token
 	for d.NextBlock(0) {
+		if d.Val() == "idempotency" {
+			idemToken = d.Token()
+		}
 		if err := h.unmarshalOption(d); err != nil {
 			return err
 		}
@@ -79,6 +84,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			// to know that no scheme describes it.
 			return fmt.Errorf("unknown provider %q: run `webhook-gateway providers` for the list, or add a `scheme hmac { … }` block, at %s:%d",
 				h.Provider, nameToken.File, nameToken.Line)
+		}
+	}
+	if p, err := h.resolveProvider(); err == nil {
+		if err := h.checkDefaultKey(p); err != nil {
+			return fmt.Errorf("%v, at %s:%d", err, idemToken.File, idemToken.Line)
 		}
 	}
 	if len(h.Secrets) == 0 {
@@ -139,6 +149,9 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		return parseOnStoreError(d, &h.OnStoreError)
 	case "store_timeout":
 		return parseDuration(d, &h.StoreTimeout)
+	case "keep_credentials":
+		h.KeepCredentials = true
+		return noArgs(d)
 	case "log_body":
 		h.LogBody = 4 << 10
 		if d.CountRemainingArgs() == 0 {

@@ -115,8 +115,17 @@ type Handler struct {
 
 	// LogBody adds up to this many bytes of each delivery's body to its
 	// log line, for debugging a route. Bodies carry customer data, so
-	// the default is 0: never.
+	// the default is 0: never. Signatures inside the body (Mailgun,
+	// Adyen, Braintree) are redacted.
 	LogBody int64 `json:"log_body,omitempty"`
+
+	// KeepCredentials forwards the static tokens a provider sends as its
+	// proof (X-Gitlab-Token, X-Telegram-Bot-Api-Secret-Token,
+	// Cf-Webhook-Auth, basic auth, Mailchimp's ?secret=), for an app that
+	// checks them itself. Default: false, they are removed once verified,
+	// so that the secret stays at the gateway. Signatures are forwarded
+	// either way: they reveal no secret.
+	KeepCredentials bool `json:"keep_credentials,omitempty"`
 
 	app      *App
 	provider *provider.Provider
@@ -125,6 +134,10 @@ type Handler struct {
 	methods  []string
 	logger   *zap.Logger
 	metrics  *metrics
+
+	// credentials are the request parts that carry the scheme's token
+	// or signatures, read once from its description.
+	credentials provider.Credentials
 }
 
 // CaddyModule returns the Caddy module information.
@@ -148,6 +161,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.provider = p
+	if err := h.checkDefaultKey(p); err != nil {
+		return err
+	}
+	h.credentials = p.Scheme.Describe().Credentials
 	if h.secrets, err = resolveSecrets(h.Secrets); err != nil {
 		return fmt.Errorf("provider %s: %w", h.Provider, err)
 	}
@@ -266,13 +283,13 @@ func (h *Handler) refusalStatus() int {
 	return http.StatusUnauthorized
 }
 
-func (h *Handler) eventFields() (id, typ []provider.Field) {
+func (h *Handler) eventFields(p *provider.Provider) (id, typ []provider.Field) {
 	id, typ = h.EventID, h.EventType
 	if len(id) == 0 {
-		id = h.provider.EventID
+		id = p.EventID
 	}
 	if len(typ) == 0 {
-		typ = h.provider.EventType
+		typ = p.EventType
 	}
 	return id, typ
 }

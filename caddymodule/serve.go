@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -50,9 +52,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	defer body.done()
 	d.bytes = int64(buf.Len())
 	if h.LogBody > 0 {
-		// A copy: the buffer goes back to the pool before the line is
-		// written.
-		d.body = append([]byte{}, buf.Bytes()[:min(int64(buf.Len()), h.LogBody)]...)
+		d.body = h.loggedBody(r, buf.Bytes())
 	}
 
 	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: buf.Bytes(), Now: d.start}
@@ -66,8 +66,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if ans, ok := h.handshake(req, (provider.Handshake).AfterVerify); ok {
 		return h.answer(w, d, ans)
 	}
-	h.identify(r, d, verified, buf.Bytes())
-	c, answered := h.admit(w, r, d, buf.Bytes())
+	h.identify(r, req, d, verified)
+	h.dropCredentials(r)
+	c, answered := h.admit(w, r, d)
 	if answered {
 		return nil
 	}
@@ -122,17 +123,27 @@ func (h *Handler) refuse(w http.ResponseWriter, d *delivery, status int, reason,
 	return nil
 }
 
-// identify reads the event's id and type and publishes them as
-// placeholders and upstream headers.
-func (h *Handler) identify(r *http.Request, d *delivery, v provider.Verified, body []byte) {
-	idFields, typeFields := h.eventFields()
-	d.eventID = provider.Extract(idFields, r.Header, body)
-	d.eventType = provider.Extract(typeFields, r.Header, body)
+// identify reads what the delivery says about itself and publishes it as
+// placeholders and upstream headers. The event id is shown even when no
+// signature covers it, for information; only a signed id becomes the
+// default idempotency key, and only a signed nonce is remembered.
+func (h *Handler) identify(r *http.Request, req *provider.Request, d *delivery, v provider.Verified) {
+	idFields, typeFields := h.eventFields(h.provider)
+	var signed bool
+	d.eventID, signed = provider.Identify(idFields, req, v)
+	if signed {
+		d.signedID = d.eventID
+	}
+	d.nonce = v.Nonce
+	d.eventType = provider.Extract(typeFields, r.Header, req.Body)
+	sum := sha256.Sum256(req.Body)
+	d.bodySHA256 = hex.EncodeToString(sum[:])
 
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("webhook.provider", d.provider)
 		repl.Set("webhook.event_id", d.eventID)
 		repl.Set("webhook.event_type", d.eventType)
+		repl.Set("webhook.body_sha256", d.bodySHA256)
 		ts := ""
 		if !v.Timestamp.IsZero() {
 			ts = v.Timestamp.UTC().Format(time.RFC3339)

@@ -32,34 +32,40 @@ func (s *byKeyPrefix) Describe() Description {
 
 // NewVerifier implements Scheme.
 func (s *byKeyPrefix) NewVerifier(cfg VerifierConfig) (Verifier, error) {
-	var mine, alt []string
-	for _, secret := range cfg.Secrets {
+	var mine, alt part
+	mine.scheme, alt.scheme = s.Scheme, s.alt
+	for i, secret := range cfg.Secrets {
+		p := &mine
 		if s.isAlt(secret) {
-			alt = append(alt, secret)
-		} else {
-			mine = append(mine, secret)
+			p = &alt
 		}
+		p.secrets = append(p.secrets, secret)
+		p.positions = append(p.positions, i)
 	}
 	var vs anyVerifier
-	for _, part := range []struct {
-		scheme  Scheme
-		secrets []string
-	}{{s.Scheme, mine}, {s.alt, alt}} {
-		if len(part.secrets) == 0 {
+	for _, p := range []*part{&mine, &alt} {
+		if len(p.secrets) == 0 {
 			continue
 		}
 		c := cfg
-		c.Secrets = part.secrets
-		v, err := part.scheme.NewVerifier(c)
+		c.Secrets = p.secrets
+		v, err := p.scheme.NewVerifier(c)
 		if err != nil {
 			return nil, err
 		}
-		vs = append(vs, v)
+		vs = append(vs, positioned{Verifier: v, positions: p.positions})
 	}
 	if len(vs) == 0 {
 		return nil, errors.New("no secret configured")
 	}
 	return vs, nil
+}
+
+// part is the share of a route's secrets that one scheme verifies with.
+type part struct {
+	scheme    Scheme
+	secrets   []string
+	positions []int // each secret's position in the route's list
 }
 
 // Sign implements Scheme.
@@ -68,6 +74,21 @@ func (s *byKeyPrefix) Sign(secret string, m *Message) error {
 		return s.alt.Sign(secret, m)
 	}
 	return s.Scheme.Sign(secret, m)
+}
+
+// positioned is a verifier over some of a route's secrets; it reports
+// Verified.Secret as a position in the route's whole list.
+type positioned struct {
+	Verifier
+	positions []int
+}
+
+func (p positioned) Verify(r *Request) (Verified, error) {
+	out, err := p.Verifier.Verify(r)
+	if err == nil {
+		out.Secret = p.positions[out.Secret]
+	}
+	return out, err
 }
 
 // anyVerifier accepts what any of its verifiers accepts; the first
@@ -92,4 +113,5 @@ func (vs anyVerifier) Verify(r *Request) (Verified, error) {
 var (
 	_ Scheme   = (*byKeyPrefix)(nil)
 	_ Verifier = anyVerifier(nil)
+	_ Verifier = positioned{}
 )

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -12,6 +13,14 @@ type byKeyPrefix struct {
 	Scheme   // secrets without one of the prefixes
 	prefixes []string
 	alt      Scheme
+	// mine is the prefix that marks a secret of Scheme (whsec_). A
+	// secret with neither prefix that alt also reads as a key is
+	// refused: a public key pasted without its prefix would otherwise
+	// become an HMAC secret, with which anyone holding the public key
+	// could sign.
+	mine string
+	// altKey reports whether alt would read a secret as a key.
+	altKey func(secret string) bool
 }
 
 func (s *byKeyPrefix) isAlt(secret string) bool {
@@ -21,6 +30,11 @@ func (s *byKeyPrefix) isAlt(secret string) bool {
 		}
 	}
 	return false
+}
+
+// ambiguous reports a secret without any prefix that both schemes read.
+func (s *byKeyPrefix) ambiguous(secret string) bool {
+	return s.altKey != nil && !strings.HasPrefix(secret, s.mine) && !s.isAlt(secret) && s.altKey(secret)
 }
 
 // Describe implements Scheme.
@@ -36,7 +50,11 @@ func (s *byKeyPrefix) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 	mine.scheme, alt.scheme = s.Scheme, s.alt
 	for i, secret := range cfg.Secrets {
 		p := &mine
-		if s.isAlt(secret) {
+		switch {
+		case s.ambiguous(secret):
+			return nil, fmt.Errorf("secret #%d has neither a %s nor a %s prefix and reads as a public key as well as a shared secret: write %s… for a shared secret, %s… for a public key",
+				i+1, s.mine, strings.Join(s.prefixes, " or "), s.mine, s.prefixes[0])
+		case s.isAlt(secret):
 			p = &alt
 		}
 		p.secrets = append(p.secrets, secret)

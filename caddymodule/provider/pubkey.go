@@ -280,3 +280,10 @@ var (
 	_ Scheme   = (*PublicKey)(nil)
 	_ Verifier = (*publicKeyVerifier)(nil)
 )
+
+// isEd25519PublicKey reports whether a secret reads as an Ed25519 public
+// key in any of the forms parsePublicKey accepts.
+func isEd25519PublicKey(s string) bool {
+	_, err := parsePublicKey(Ed25519, s)
+	return err == nil
+}

@@ -700,19 +700,23 @@ var hexValue = func() (t [256]byte) {
 }()
 
 func decodeBase64Into(dst []byte, s string) (int, bool) {
-	enc := base64.StdEncoding
-	if !strings.HasSuffix(s, "=") {
-		enc = base64.RawStdEncoding
+	// Padding is checked here and decoding left to the raw encoding:
+	// DecodedLen of a padded string counts the padding as data, which
+	// would turn away a SHA-512 signature that fills dst exactly.
+	data := strings.TrimRight(s, "=")
+	if pad := len(s) - len(data); pad > 0 && pad != (4-len(data)%4)%4 {
+		return 0, false
 	}
-	if enc.DecodedLen(len(s)) > len(dst) {
+	enc := base64.RawStdEncoding
+	if enc.DecodedLen(len(data)) > len(dst) {
 		return 0, false
 	}
 	// Copying into an array spares the hot path the allocation of
 	// []byte(s); only the long signatures of public-key schemes pay it.
 	var src [2 * sha512.Size]byte
-	in := src[:copy(src[:], s)]
-	if len(s) > len(src) {
-		in = []byte(s)
+	in := src[:copy(src[:], data)]
+	if len(data) > len(src) {
+		in = []byte(data)
 	}
 	n, err := enc.Decode(dst, in)
 	return n, err == nil

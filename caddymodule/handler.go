@@ -57,7 +57,8 @@ type Handler struct {
 
 	// PublicURL is the URL the provider was told to call, for providers
 	// that sign it. Default: the URL of the request as received, before
-	// any rewrite, with the scheme from the connection.
+	// any rewrite, with the scheme from the connection. Only its scheme,
+	// host and path are used: the query is always the request's.
 	PublicURL string `json:"public_url,omitempty"`
 
 	// MaxBody caps the request body in bytes; a larger one gets 413

@@ -192,10 +192,14 @@ func (h *Handler) publicURL(r *http.Request) string {
 		uri = r.URL.RequestURI()
 	}
 	if h.PublicURL != "" {
-		if _, query, ok := strings.Cut(uri, "?"); ok && !strings.Contains(h.PublicURL, "?") {
-			return h.PublicURL + "?" + query
+		// The query is always the request's own: a configured one would
+		// be signed or compared in place of what the sender sent
+		// (Mailchimp's ?secret= in public_url let any POST through).
+		base, _, _ := strings.Cut(h.PublicURL, "?")
+		if _, query, ok := strings.Cut(uri, "?"); ok {
+			return base + "?" + query
 		}
-		return h.PublicURL
+		return base
 	}
 	scheme := "http"
 	if r.TLS != nil {

@@ -133,14 +133,18 @@ func (v *tokenVerifier) Verify(r *Request) (Verified, error) {
 		return Verified{}, refuse(ReasonMissingSignature, "%s is missing", where)
 	}
 	sum := sha256.Sum256([]byte(got))
-	match := 0
+	match, secret := 0, 0
 	for i := range v.digests {
-		match |= subtle.ConstantTimeCompare(sum[:], v.digests[i][:])
+		eq := subtle.ConstantTimeCompare(sum[:], v.digests[i][:])
+		// Every digest is compared and the position picked without a
+		// branch, so the timing does not tell which secret matched.
+		secret = subtle.ConstantTimeSelect(eq&^match, i, secret)
+		match |= eq
 	}
 	if match != 1 {
 		return Verified{}, refuse(ReasonSignatureMismatch, "%s does not match a configured secret", where)
 	}
-	return Verified{}, nil
+	return Verified{Secret: secret}, nil
 }
 
 func (v *tokenVerifier) presented(r *Request) (value, where string) {

@@ -31,18 +31,19 @@ func jsonDuplicateKey(body []byte) (string, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	// One set of folded keys per open container; nil for an array.
 	var open []map[string]bool
-	expectKey := false
+	expectKey, empty := false, true
 	for {
 		tok, err := dec.Token()
+		if err == io.EOF && (empty || len(open) > 0) {
+			return "", io.ErrUnexpectedEOF
+		}
 		if err == io.EOF {
-			if len(open) > 0 {
-				return "", io.ErrUnexpectedEOF
-			}
 			return "", nil
 		}
 		if err != nil {
 			return "", err
 		}
+		empty = false
 		if expectKey {
 			if d, ok := tok.(json.Delim); ok && d == '}' {
 				open = open[:len(open)-1]

@@ -51,8 +51,8 @@ type Handler struct {
 	Secrets []string `json:"secrets,omitempty"`
 
 	// Tolerance bounds the distance between a delivery's signed timestamp
-	// and the gateway's clock, both ways. Default: the provider's (5m for
-	// most providers that sign a timestamp). Negative: no check.
+	// and the gateway's clock, both ways. Default: the provider's documented
+	// value, else 5m for any scheme that signs a time. Negative: no check.
 	Tolerance caddy.Duration `json:"tolerance,omitempty"`
 
 	// PublicURL is the URL the provider was told to call, for providers

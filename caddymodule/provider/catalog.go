@@ -7,8 +7,9 @@ import (
 
 // The catalog's providers beyond the first few (builtin.go): each is a
 // row of data over a scheme. testdata/catalog.md gives every source;
-// where it marks a tolerance as unverified the row has none, since the
-// idempotency store already turns a replayed event away.
+// where it marks a tolerance as unverified the row has none and a scheme
+// that signs a time gets DefaultTolerance: many providers sign no id, so
+// a signed time is what bounds a replay.
 func init() {
 	for _, p := range catalog {
 		Register(p)

@@ -64,6 +64,9 @@ func (s *Contentful) Describe() Description {
 	return Description{
 		Kind:    "hmac-sha256/hex/canonical-request",
 		Headers: []string{"X-Contentful-Signature", "X-Contentful-Signed-Headers", "X-Contentful-Timestamp"},
+		// The idempotency key is signed only when the sender lists it.
+		Replay:      ReplayTimestamp,
+		Credentials: Credentials{SignatureHeaders: []string{http.CanonicalHeaderKey(contentfulSignature)}},
 	}
 }
 

@@ -325,7 +325,12 @@ func (s *HMAC) Describe() Description {
 		hdrs[0] += "-N"
 	}
 	hdrs = append(hdrs, s.TimestampHeader...)
-	return Description{Kind: kind, Headers: hdrs}
+	d := Description{Kind: kind, Headers: hdrs, Replay: ReplayNone}
+	if c, err := s.compile(); err == nil {
+		d.Replay = replayOf(c.signsTime, c.content.uses(segID), c.body)
+		d.Credentials.SignatureHeaders = c.headers
+	}
+	return d
 }
 
 // Sign implements Scheme, using the first header family.

@@ -47,7 +47,17 @@ type JWT struct {
 
 // Describe implements Scheme.
 func (s *JWT) Describe() Description {
-	return Description{Kind: "jwt-hs256", Headers: []string{s.Header}}
+	body := BodyNone
+	if s.BodyHashClaim != "" {
+		body = BodyWhole
+	}
+	// Only a required exp bounds a token's life; the id a token may
+	// carry is not read.
+	return Description{
+		Kind: "jwt-hs256", Headers: []string{s.Header},
+		Replay:      replayOf(s.RequireExpiry, false, body),
+		Credentials: Credentials{SignatureHeaders: []string{http.CanonicalHeaderKey(s.Header)}},
+	}
 }
 
 // NewVerifier implements Scheme.

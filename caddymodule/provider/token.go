@@ -32,15 +32,20 @@ type Token struct {
 
 // Describe implements Scheme.
 func (s *Token) Describe() Description {
-	d := Description{Kind: "token"}
+	// A static token is the secret itself: it is stripped and redacted,
+	// and nothing stops it being sent again.
+	d := Description{Kind: "token", Replay: ReplayNone}
 	switch {
 	case s.Basic:
 		d.Kind = "basic"
 		d.Headers = []string{"Authorization"}
+		d.Credentials.TokenHeaders = d.Headers
 	case s.Query != "":
 		d.Kind = "token/query:" + s.Query
+		d.Credentials.TokenQuery = []string{s.Query}
 	default:
 		d.Headers = []string{s.Header}
+		d.Credentials.TokenHeaders = []string{http.CanonicalHeaderKey(s.Header)}
 	}
 	return d
 }

@@ -76,3 +76,36 @@ func TestVerifiedSecretTokenRotation(t *testing.T) {
 		t.Fatalf("got secret %d, %v; want 2", got.Secret, err)
 	}
 }
+
+// TestVerifiedIDIsTheSignedFamilys: Standard Webhooks and Svix verify one
+// header family; an id header of the other family, added to a captured
+// delivery, must not become its id.
+func TestVerifiedIDIsTheSignedFamilys(t *testing.T) {
+	secret := "whsec_ZnV6ei1zZWNyZXQtZnV6ei1zZWNyZXQ="
+	cases := []struct {
+		name, route, signer, extra string
+	}{
+		{"webhook delivery plus Svix-Id", "standard_webhooks", "standard_webhooks", "Svix-Id"},
+		{"svix delivery plus Webhook-Id", "standard_webhooks", "svix", "Webhook-Id"},
+		{"svix route, webhook delivery plus Svix-Id", "svix", "standard_webhooks", "Svix-Id"},
+		{"svix route, svix delivery plus Webhook-Id", "svix", "svix", "Webhook-Id"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			route := mustLookup(c.route)
+			r := signFor(t, mustLookup(c.signer), secret, testNow)
+			r.Header.Set(c.extra, "fresh")
+			v, err := route.NewVerifier(VerifierConfig{Secrets: []string{secret}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := v.Verify(&r.Request)
+			if err != nil {
+				t.Fatalf("genuine delivery refused: %v", err)
+			}
+			if id, signed := Identify(route.EventID, &r.Request, got); id != "msg_1" || !signed {
+				t.Fatalf("event id %q (signed: %v), want the signed msg_1", id, signed)
+			}
+		})
+	}
+}

@@ -32,38 +32,35 @@ func jsonDuplicateKey(body []byte) (string, error) {
 	// One set of folded keys per open container; nil for an array.
 	var open []map[string]bool
 	expectKey, empty := false, true
+	// The whole document is read even after a repeat, so that the
+	// answer for one that is not JSON is always the error.
+	repeated := ""
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF && (empty || len(open) > 0) {
 			return "", io.ErrUnexpectedEOF
 		}
 		if err == io.EOF {
-			return "", nil
+			return repeated, nil
 		}
 		if err != nil {
 			return "", err
 		}
 		empty = false
-		if expectKey {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				open = open[:len(open)-1]
-				expectKey = len(open) > 0 && open[len(open)-1] != nil
-				continue
-			}
+		switch {
+		case expectKey && tok != json.Delim('}'):
 			key, ok := tok.(string)
 			if !ok {
 				return "", errors.New("object key is not a string")
 			}
 			folded := foldJSONKey(key)
-			if open[len(open)-1][folded] {
-				return key, nil
+			if open[len(open)-1][folded] && repeated == "" {
+				repeated = key
 			}
 			open[len(open)-1][folded] = true
 			expectKey = false
 			continue
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
+		case tok == json.Delim('{') || tok == json.Delim('['):
 			if len(open) == maxJSONDepth {
 				return "", errors.New("too deeply nested")
 			}
@@ -72,10 +69,10 @@ func jsonDuplicateKey(body []byte) (string, error) {
 				keys = map[string]bool{}
 			}
 			open = append(open, keys)
-		case json.Delim(']'):
+		case tok == json.Delim('}') || tok == json.Delim(']'):
 			open = open[:len(open)-1]
 		}
-		// After a value (or an opened array), an enclosing object
+		// After a value, or on opening an object, an enclosing object
 		// expects its next key.
 		expectKey = len(open) > 0 && open[len(open)-1] != nil
 		if len(open) == 0 && dec.More() {

@@ -165,7 +165,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.checkDefaultKey(p); err != nil {
 		return err
 	}
-	h.credentials = p.Scheme.Describe().Credentials
+	h.credentials = p.Describe().Credentials
 	if h.secrets, err = resolveSecrets(h.Secrets); err != nil {
 		return fmt.Errorf("provider %s: %w", h.Provider, err)
 	}

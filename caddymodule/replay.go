@@ -37,7 +37,7 @@ func (h *Handler) claimKey(r *http.Request, d *delivery) (key string, retention 
 func (h *Handler) nonceRetention() time.Duration {
 	tol := time.Duration(h.Tolerance)
 	if tol == 0 {
-		tol = h.provider.Tolerance
+		tol = h.provider.DefaultTolerance()
 	}
 	if tol <= 0 {
 		return defaultRetention
@@ -60,7 +60,7 @@ func (h *Handler) checkDefaultKey(p *provider.Provider) error {
 		return nil
 	}
 	ids, _ := h.eventFields(p)
-	if defaultKeySigned(p.Scheme.Describe().Replay, ids) {
+	if defaultKeySigned(p.Describe().Replay, ids) {
 		return nil
 	}
 	return fmt.Errorf("idempotency: %s signs no event id, so the default key would let a replayed delivery through "+

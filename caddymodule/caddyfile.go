@@ -81,7 +81,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Provider, nameToken.File, nameToken.Line)
 		}
 	}
-	if len(h.Secrets) == 0 {
+	if len(h.Secrets) == 0 && !awaitsSecret(h) {
 		return d.Errf("provider %s: no secret configured (add `secret {env.NAME}`)", h.Provider)
 	}
 	return nil

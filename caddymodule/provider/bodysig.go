@@ -76,11 +76,9 @@ func (s *BodyHMAC) Describe() Description {
 	}
 	kind := "hmac-" + orDefault(string(s.Algorithm), "sha256") + "/" + orDefault(string(s.Encoding), "hex") + "/in-" + where
 	hdrs := make([]string, len(s.Signature))
-	for i, path := range s.Signature {
-		hdrs[i] = where + ":" + path
-	}
 	fields := make([]string, len(s.Signature))
 	for i, path := range s.Signature {
+		hdrs[i] = where + ":" + path
 		fields[i] = path
 		if s.Items != "" {
 			fields[i] = s.Items + ".#." + path
@@ -93,7 +91,8 @@ func (s *BodyHMAC) Describe() Description {
 }
 
 // replay is what stops a replay: a body covers only some fields, so an
-// attacker can vary the rest and a body hash stops nothing.
+// attacker can vary the rest and a body hash stops nothing. A signed id
+// is there for a body of one item, as Adyen sends them.
 func (s *BodyHMAC) replay() string {
 	switch {
 	case s.Timestamp != "" && len(s.ID) > 0:

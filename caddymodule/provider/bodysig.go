@@ -149,7 +149,16 @@ type item interface {
 
 type jsonItem struct{ gjson.Result }
 
-func (j jsonItem) get(path string) string { return j.Get(path).String() }
+// get reads a number as it is written: gjson's String would give 1e3
+// and 1000.0 as "1000", so the signature of 1000 would also cover
+// spellings that other parsers read differently.
+func (j jsonItem) get(path string) string {
+	r := j.Get(path)
+	if r.Type == gjson.Number {
+		return r.Raw
+	}
+	return r.String()
+}
 
 type formItem struct{ url.Values }
 

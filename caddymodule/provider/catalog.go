@@ -325,9 +325,14 @@ var catalog = []*Provider{
 		Docs:      "https://mailchimp.com/developer/marketing/guides/sync-audience-data-webhooks/",
 	},
 	{
-		Name:      "mailgun",
-		Scheme:    mailgunBody,
-		EventID:   []Field{body("event-data.id")},
+		Name:   "mailgun",
+		Scheme: mailgunBody,
+		// Mailgun asks receivers to refuse a stale timestamp without
+		// naming a bound; 5m is the bound used elsewhere.
+		Tolerance: 5 * time.Minute,
+		// The signed token, which Verified.ID also holds: event-data,
+		// and its id, are not signed.
+		EventID:   []Field{body("signature.token")},
 		EventType: []Field{body("event-data.event")},
 		Docs:      "https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#securing-webhooks",
 	},
@@ -540,9 +545,10 @@ var catalog = []*Provider{
 	{
 		Name: "twilio",
 		Scheme: &Form{
-			Header:        "X-Twilio-Signature",
-			PortVariants:  true,
-			BodyHashParam: "bodySHA256",
+			Header:         "X-Twilio-Signature",
+			PortVariants:   true,
+			BodyHashParam:  "bodySHA256",
+			SettingsHeader: "X-Twilio-Webhooks-Signature-Settings",
 		},
 		EventID: []Field{hdr("I-Twilio-Idempotency-Token")},
 		Docs:    "https://www.twilio.com/docs/usage/webhooks/webhooks-security",
@@ -627,17 +633,28 @@ var adyenNotification = &BodyHMAC{
 		"NotificationRequestItem.eventCode",
 		"NotificationRequestItem.success",
 	},
+	// A pspReference alone repeats across events (a CHARGEBACK carries
+	// its payment's); with the signed eventCode and success it names one.
+	ID: []string{
+		"NotificationRequestItem.pspReference",
+		"NotificationRequestItem.eventCode",
+		"NotificationRequestItem.success",
+	},
 	Separator:      ":",
 	Encoding:       Base64,
 	SecretEncoding: SecretHex,
 }
 
 // mailgunBody covers only the timestamp and the random token, not the
-// event data: a captured signature fits any body within the tolerance.
+// event data: a captured signature fits any body within the tolerance,
+// so the token is the delivery's id and a nonce, which the idempotency
+// store refuses to see twice.
 var mailgunBody = &BodyHMAC{
 	Signature: []string{"signature.signature", "signature.parent-signature"},
 	Fields:    []string{"signature.timestamp", "signature.token"},
 	Timestamp: "signature.timestamp",
+	ID:        []string{"signature.token"},
+	Nonce:     "signature.token",
 }
 
 // braintreeForm reads "public_key|signature" pairs and keys the HMAC

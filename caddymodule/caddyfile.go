@@ -91,7 +91,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return fmt.Errorf("%v, at %s:%d", err, idemToken.File, idemToken.Line)
 		}
 	}
-	if len(h.Secrets) == 0 {
+	if len(h.Secrets) == 0 && !awaitsSecret(h) {
 		return d.Errf("provider %s: no secret configured (add `secret {env.NAME}`)", h.Provider)
 	}
 	return nil

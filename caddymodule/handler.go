@@ -47,7 +47,8 @@ type Handler struct {
 	// Secrets verify signatures. Several are tried in order, so a new
 	// secret can be added before the old one is retired. {env.NAME} and
 	// {file./path} placeholders are resolved once, at provision time.
-	// Required.
+	// Required, except by a provider whose handshake hands the secret to
+	// the app (Asana): until it is set, every delivery is refused.
 	Secrets []string `json:"secrets,omitempty"`
 
 	// Tolerance bounds the distance between a delivery's signed timestamp
@@ -166,7 +167,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.credentials = p.Describe().Credentials
-	if h.secrets, err = resolveSecrets(h.Secrets); err != nil {
+	if h.secrets, err = resolveSecrets(h.Secrets); err != nil && !awaitsSecret(h) {
 		return fmt.Errorf("provider %s: %w", h.Provider, err)
 	}
 	h.verifier, err = p.NewVerifier(provider.VerifierConfig{

@@ -56,16 +56,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: buf.Bytes(), Now: d.start}
-	if ans, ok := h.handshake(req, (provider.Handshake).BeforeVerify); ok {
+	if ans, ok := h.handshake(req, nil); ok {
+		if ans.Forward {
+			return h.forwardHandshake(w, r, d, ans, next)
+		}
 		return h.answer(w, d, ans)
 	}
 	verified, err := h.verifier.Verify(req)
 	if err != nil {
 		return h.refuseVerification(w, d, err)
 	}
-	if ans, ok := h.handshake(req, (provider.Handshake).AfterVerify); ok {
+	if ans, ok := h.handshake(req, &verified); ok {
 		return h.answer(w, d, ans)
 	}
+	unmark(r.Header)
 	h.identify(r, req, d, verified)
 	h.dropCredentials(r)
 	c, answered := h.admit(w, r, d)
@@ -82,15 +86,6 @@ func (h *Handler) methodAllowed(method string) bool {
 		}
 	}
 	return false
-}
-
-// handshake runs one phase of the provider's challenge handling.
-func (h *Handler) handshake(req *provider.Request, phase func(provider.Handshake, *provider.Request, provider.HandshakeConfig) (*provider.Answer, bool)) (*provider.Answer, bool) {
-	hs := h.provider.Handshake
-	if hs == nil {
-		return nil, false
-	}
-	return phase(hs, req, provider.HandshakeConfig{Secrets: h.secrets, VerifyToken: h.VerifyToken})
 }
 
 func (h *Handler) answer(w http.ResponseWriter, d *delivery, ans *provider.Answer) error {

@@ -76,11 +76,9 @@ func (s *BodyHMAC) Describe() Description {
 	}
 	kind := "hmac-" + orDefault(string(s.Algorithm), "sha256") + "/" + orDefault(string(s.Encoding), "hex") + "/in-" + where
 	hdrs := make([]string, len(s.Signature))
-	for i, path := range s.Signature {
-		hdrs[i] = where + ":" + path
-	}
 	fields := make([]string, len(s.Signature))
 	for i, path := range s.Signature {
+		hdrs[i] = where + ":" + path
 		fields[i] = path
 		if s.Items != "" {
 			fields[i] = s.Items + ".#." + path
@@ -93,7 +91,8 @@ func (s *BodyHMAC) Describe() Description {
 }
 
 // replay is what stops a replay: a body covers only some fields, so an
-// attacker can vary the rest and a body hash stops nothing.
+// attacker can vary the rest and a body hash stops nothing. A signed id
+// is there for a body of one item, as Adyen sends them.
 func (s *BodyHMAC) replay() string {
 	switch {
 	case s.Timestamp != "" && len(s.ID) > 0:
@@ -150,7 +149,16 @@ type item interface {
 
 type jsonItem struct{ gjson.Result }
 
-func (j jsonItem) get(path string) string { return j.Get(path).String() }
+// get reads a number as it is written: gjson's String would give 1e3
+// and 1000.0 as "1000", so the signature of 1000 would also cover
+// spellings that other parsers read differently.
+func (j jsonItem) get(path string) string {
+	r := j.Get(path)
+	if r.Type == gjson.Number {
+		return r.Raw
+	}
+	return r.String()
+}
 
 type formItem struct{ url.Values }
 

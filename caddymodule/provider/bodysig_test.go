@@ -107,6 +107,8 @@ func TestRepeatedKeysRefused(t *testing.T) {
 		{name: "adyen kelvin sign folds to k", provider: "adyen", secret: "00112233", body: `{"notificationItems":[` + item + `],"k":1,"\u212a":2}`, reason: ReasonMalformedSignature},
 		{name: "adyen second item list", provider: "adyen", secret: "00112233", body: `{"notificationItems":[` + item + `],"notificationItems":[]}`, reason: ReasonMalformedSignature},
 		{name: "adyen deep nesting", provider: "adyen", secret: "00112233", body: `{"notificationItems":[` + item + `],"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, reason: ReasonMalformedSignature},
+		{name: "adyen amount spelled 1e3", provider: "adyen", secret: "00112233", body: `{"notificationItems":[` + strings.Replace(item, `"value":1000`, `"value":1e3`, 1) + `]}`, reason: ReasonSignatureMismatch},
+		{name: "adyen amount spelled 999.99999999999999999", provider: "adyen", secret: "00112233", body: `{"notificationItems":[` + strings.Replace(item, `"value":1000`, `"value":999.99999999999999999`, 1) + `]}`, reason: ReasonSignatureMismatch},
 		{name: "braintree genuine", provider: "braintree", secret: "private", body: btBody},
 		{name: "braintree appended payload", provider: "braintree", secret: "private", body: btBody + "&bt_payload=FORGED", reason: ReasonMalformedSignature},
 		{name: "braintree upper-case payload", provider: "braintree", secret: "private", body: btBody + "&BT_PAYLOAD=FORGED", reason: ReasonMalformedSignature},

@@ -65,9 +65,11 @@ var catalog = []*Provider{
 		Docs:   "https://airtable.com/developers/web/api/webhooks-overview",
 	},
 	{
-		Name:      "asana",
-		Scheme:    bodyHex("X-Hook-Signature"),
-		Handshake: HeaderChallenge{Header: "X-Hook-Secret"},
+		Name:   "asana",
+		Scheme: bodyHex("X-Hook-Signature"),
+		// The handshake carries the secret of the webhook being
+		// created: only the app, which asked for it, can keep it.
+		Handshake: HeaderChallenge{Header: "X-Hook-Secret", Forward: true},
 		Docs:      "https://developers.asana.com/docs/webhooks-guide",
 	},
 	{

@@ -10,11 +10,6 @@ import (
 // a static token is a token, never a mere signature.
 func TestCredentialsNamed(t *testing.T) {
 	for _, p := range All() {
-		switch p.Scheme.(type) {
-		case *BodyHMAC, *Form:
-			// Described, and tested, with the in-body and form schemes.
-			continue
-		}
 		c := p.Describe().Credentials
 		if len(c.TokenHeaders)+len(c.TokenQuery)+len(c.SignatureHeaders)+len(c.BodyFields) == 0 {
 			t.Errorf("%s names no credential", p.Name)

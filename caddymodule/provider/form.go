@@ -192,9 +192,9 @@ func (s *Form) params(rawURL string, h http.Header, body []byte) (url.Values, Co
 	ct := h.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
 		if s.BodyHashParam != "" {
-			return nil, BodyNone, refuse(ReasonUnsignedBody, "a %.64s body needs the query parameter %s, which signs it", ct, s.BodyHashParam)
+			return nil, BodyNone, refuse(ReasonUnsignedBody, "a %.64q body needs the query parameter %s, which signs it", ct, s.BodyHashParam)
 		}
-		return nil, BodyNone, refuse(ReasonUnsignedBody, "a %.64s body is not signed: only form fields are", ct)
+		return nil, BodyNone, refuse(ReasonUnsignedBody, "a %.64q body is not signed: only form fields are", ct)
 	}
 	vals, err := parseForm(body)
 	// The fields are signed, not their order or encoding.

@@ -1,23 +1,13 @@
 package provider
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 )
-
-// twilioSig256 is a SharedKey signature: HMAC-SHA256 over what the
-// SHA-1 scheme signs, in base64.
-func twilioSig256(key, s string) string {
-	m := hmac.New(sha256.New, []byte(key))
-	m.Write([]byte(s))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
 
 const (
 	formURL      = "https://hooks.example.com/sms?x=1"
@@ -69,7 +59,7 @@ func TestFormBodyMustBeSigned(t *testing.T) {
 
 // TestTwilioSharedKey: with X-Twilio-Webhooks-Signature-Settings, Twilio
 // signs the same URL and sorted parameters with HMAC-SHA256 under a
-// SharedKey's secret; the header is read strictly.
+// SharedKey's secret (hmacB64 builds one); the header is read strictly.
 func TestTwilioSharedKey(t *testing.T) {
 	const body = "CallSid=CA1&Digits=1234"
 	content := formURL + "CallSid" + "CA1" + "Digits" + "1234"
@@ -81,21 +71,21 @@ func TestTwilioSharedKey(t *testing.T) {
 		reason   Reason
 		secret   int
 	}{
-		{name: "sha256 under the shared key", settings: []string{"key=KS0123456789abcdef,algorithm=HMAC_SHA256"}, sig: twilioSig256("shared-key-secret", content), secret: 1},
-		{name: "settings in the other order, spaced", settings: []string{" algorithm=HMAC_SHA256 , key=KS1 "}, sig: twilioSig256("shared-key-secret", content), secret: 1},
+		{name: "sha256 under the shared key", settings: []string{"key=KS0123456789abcdef,algorithm=HMAC_SHA256"}, sig: hmacB64("shared-key-secret", content), secret: 1},
+		{name: "settings in the other order, spaced", settings: []string{" algorithm=HMAC_SHA256 , key=KS1 "}, sig: hmacB64("shared-key-secret", content), secret: 1},
 		{name: "sha1 named explicitly", settings: []string{"key=KS1,algorithm=HMAC_SHA1"}, sig: twilioSig("shared-key-secret", content), secret: 1},
 		{name: "no settings: sha1 under the auth token", sig: twilioSig("auth-token", content)},
-		{name: "sha256 without the settings header", sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "sha256 without the settings header", sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
 		{name: "sha1 signature under sha256 settings", settings: []string{"key=KS1,algorithm=HMAC_SHA256"}, sig: twilioSig("shared-key-secret", content), reason: ReasonMalformedSignature},
-		{name: "sha256 under an unknown secret", settings: []string{"key=KS1,algorithm=HMAC_SHA256"}, sig: twilioSig256("other", content), reason: ReasonSignatureMismatch},
-		{name: "unknown algorithm", settings: []string{"key=KS1,algorithm=HMAC_SHA512"}, sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
-		{name: "lower-case algorithm", settings: []string{"key=KS1,algorithm=hmac_sha256"}, sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
-		{name: "no key", settings: []string{"algorithm=HMAC_SHA256"}, sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
-		{name: "empty key", settings: []string{"key=,algorithm=HMAC_SHA256"}, sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
-		{name: "algorithm twice", settings: []string{"algorithm=HMAC_SHA1,algorithm=HMAC_SHA256"}, sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
-		{name: "extra setting", settings: []string{"key=KS1,algorithm=HMAC_SHA256,v=2"}, sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
-		{name: "key with a space", settings: []string{"key=KS 1,algorithm=HMAC_SHA256"}, sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
-		{name: "header repeated", settings: []string{"key=KS1,algorithm=HMAC_SHA256", "key=KS1,algorithm=HMAC_SHA256"}, sig: twilioSig256("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "sha256 under an unknown secret", settings: []string{"key=KS1,algorithm=HMAC_SHA256"}, sig: hmacB64("other", content), reason: ReasonSignatureMismatch},
+		{name: "unknown algorithm", settings: []string{"key=KS1,algorithm=HMAC_SHA512"}, sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "lower-case algorithm", settings: []string{"key=KS1,algorithm=hmac_sha256"}, sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "no key", settings: []string{"algorithm=HMAC_SHA256"}, sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "empty key", settings: []string{"key=,algorithm=HMAC_SHA256"}, sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "algorithm twice", settings: []string{"algorithm=HMAC_SHA1,algorithm=HMAC_SHA256"}, sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "extra setting", settings: []string{"key=KS1,algorithm=HMAC_SHA256,v=2"}, sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "key with a space", settings: []string{"key=KS 1,algorithm=HMAC_SHA256"}, sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
+		{name: "header repeated", settings: []string{"key=KS1,algorithm=HMAC_SHA256", "key=KS1,algorithm=HMAC_SHA256"}, sig: hmacB64("shared-key-secret", content), reason: ReasonMalformedSignature},
 		{name: "empty header", settings: []string{""}, sig: twilioSig("auth-token", content), reason: ReasonMalformedSignature},
 	}
 	for _, c := range cases {
@@ -126,7 +116,7 @@ func TestTwilioSignsSharedKey(t *testing.T) {
 	if err := p.Scheme.Sign("shared-key-secret", &m); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := m.Header.Get("X-Twilio-Signature"), twilioSig256("shared-key-secret", formURL+"A1"); got != want {
+	if got, want := m.Header.Get("X-Twilio-Signature"), hmacB64("shared-key-secret", formURL+"A1"); got != want {
 		t.Fatalf("signed %q, want %q", got, want)
 	}
 	m.Header.Set(settingsName, "key=KS1,algorithm=MD5")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -476,6 +477,50 @@ func FuzzTwilioSettings(f *testing.F) {
 		req.Header.Set("X-Twilio-Webhooks-Signature-Settings", settings)
 		if _, err := v.Verify(&req); err == nil && alg != SHA256 {
 			t.Fatalf("a SHA-256 signature verified under settings %q", settings)
+		}
+	})
+}
+
+// FuzzAdyenAppReads inserts fuzzed members into a genuine Adyen item, next
+// to the fields it signs. Whatever is accepted, a Go app decoding the
+// body with encoding/json (last value wins, case-insensitive names) must
+// read the signed reference and amount.
+func FuzzAdyenAppReads(f *testing.F) {
+	const secret = "0011223344556677"
+	genuine := fuzzGenuine(f, "adyen", secret, []byte(`{"notificationItems":[`+adyenItem("psp_1")+`]}`), nil, "")
+	v, err := mustLookup("adyen").NewVerifier(VerifierConfig{Secrets: []string{secret}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	at := bytes.Index(genuine.Body, []byte(`,"eventCode"`))
+	for _, s := range []string{
+		``, `,"merchantReference":"order-X","amount":{"value":99999999}`, `,"MERCHANTREFERENCE":"order-X"`,
+		`,"merchant\u0052eference":"order-X"`, `,"amount":{"value":1000,"VALUE":5}`, `,"other":{"merchantReference":"x"}`,
+	} {
+		f.Add(s)
+	}
+	type app struct {
+		NotificationItems []struct {
+			NotificationRequestItem struct {
+				MerchantReference string
+				Amount            struct{ Value int64 }
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, extra string) {
+		body := slices.Concat(genuine.Body[:at], []byte(extra), genuine.Body[at:])
+		if _, err := v.Verify(&Request{Header: http.Header{}, Body: body, Now: fuzzNow}); err != nil {
+			return
+		}
+		var got app
+		if err := json.Unmarshal(body, &got); err != nil {
+			return
+		}
+		if len(got.NotificationItems) != 1 {
+			t.Fatalf("accepted %q, which a Go app reads as %d items", body, len(got.NotificationItems))
+		}
+		if it := got.NotificationItems[0].NotificationRequestItem; it.MerchantReference != "r" || it.Amount.Value != 1000 {
+			t.Fatalf("accepted %q, which a Go app reads as reference %q amount %d", body, it.MerchantReference, it.Amount.Value)
 		}
 	})
 }

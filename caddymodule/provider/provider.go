@@ -65,6 +65,9 @@ func (p *Provider) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 	case cfg.Tolerance < 0:
 		cfg.Tolerance = 0
 	}
+	if len(cfg.Secrets) == 0 && p.SecretByHandshake() {
+		return awaitingSecret{header: p.Handshake.(HeaderChallenge).Header}, nil
+	}
 	v, err := p.Scheme.NewVerifier(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)

@@ -89,6 +89,7 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"bad_idempotency_option", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n ttl 2h\n }\n}", []string{`unknown idempotency option "ttl"`}},
 		{"bad_on_store_error", "webhook_gateway stripe {\n secret s\n on_store_error ignore\n}", []string{`bad on_store_error "ignore"`}},
 		{"bad_lease", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n lease soon\n }\n}", []string{`bad duration "soon"`}},
+		{"keep_credentials_takes_no_argument", "webhook_gateway gitlab {\n secret s\n keep_credentials yes\n}", []string{"wrong argument count", "Caddyfile:4"}},
 		{"default_key_unsigned_github", "webhook_gateway github {\n secret s\n idempotency 1h\n}", []string{"github signs no event id", "key {webhook.body_sha256}", "Caddyfile:4"}},
 		{"default_key_unsigned_shopify", "webhook_gateway shopify {\n secret s\n idempotency 1h {\n lease 30s\n }\n}", []string{"shopify signs no event id", "Caddyfile:4"}},
 		{"default_key_unsigned_telegram", "webhook_gateway telegram {\n secret s\n idempotency 1h\n}", []string{"telegram signs no event id", "Caddyfile:4"}},

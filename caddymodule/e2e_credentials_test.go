@@ -42,11 +42,11 @@ func TestCredentialsStayAtTheGateway(t *testing.T) {
 		{name: "mailchimp_keep", provider: "mailchimp", opts: "keep_credentials", query: "secret=tok-s3cret", wantQuery: "secret=tok-s3cret"},
 		{name: "github_signature_forwarded", provider: "github", kept: []string{"X-Hub-Signature-256"}},
 	}
-	var site strings.Builder
+	site := ""
 	for _, c := range cases {
-		fmt.Fprintf(&site, "route /%s {\nwebhook_gateway %s {\nsecret tok-s3cret\n%s\n}\nreverse_proxy %s\n}\n", c.name, c.provider, c.opts, up.Addr())
+		site += providerRoute(c.name, c.provider, "tok-s3cret", c.opts, up.Addr())
 	}
-	g := gatewaytest.Start(t, "", site.String())
+	g := gatewaytest.Start(t, "", site)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			up.Reset()
@@ -118,11 +118,11 @@ func TestLogBodyRedactsSignatures(t *testing.T) {
 		}},
 		{"braintree", "private", braintree, "application/x-www-form-urlencoded", "dmlzaWJsZS1icmFpbnRyZWU", formSignatures(t, braintree)},
 	}
-	var site strings.Builder
+	site := ""
 	for _, c := range cases {
-		fmt.Fprintf(&site, "route /%s {\nwebhook_gateway %s {\nsecret %s\nlog_body\n}\nreverse_proxy %s\n}\n", c.name, c.name, c.secret, up.Addr())
+		site += providerRoute(c.name, c.name, c.secret, "log_body", up.Addr())
 	}
-	g := gatewaytest.Start(t, "", site.String())
+	g := gatewaytest.Start(t, "", site)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if resp, got := post(t, g, "/"+c.name, http.Header{"Content-Type": {c.contentType}}, c.body); resp.StatusCode != http.StatusOK {

@@ -14,6 +14,12 @@ import (
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
 )
 
+// providerRoute is a route at /name for a provider, with a secret and
+// other options, in front of upstream.
+func providerRoute(name, providerName, secret, opts, upstream string) string {
+	return fmt.Sprintf("route /%s {\nwebhook_gateway %s {\nsecret %s\n%s\n}\nreverse_proxy %s\n}\n", name, providerName, secret, opts, upstream)
+}
+
 // signedBy signs body as scheme would, with id as the message id.
 func signedBy(t *testing.T, scheme provider.Scheme, secret, id, body string) http.Header {
 	t.Helper()
@@ -34,7 +40,7 @@ func TestIdempotencyKeyIsTheSignedID(t *testing.T) {
 	up := gatewaytest.NewUpstream(t)
 	site := ""
 	for _, name := range []string{"standard_webhooks", "svix"} {
-		site += fmt.Sprintf("route /%s {\nwebhook_gateway %s {\nsecret %s\nidempotency 1h\n}\nreverse_proxy %s\n}\n", name, name, secret, up.Addr())
+		site += providerRoute(name, name, secret, "idempotency 1h", up.Addr())
 	}
 	g := gatewaytest.Start(t, "", site)
 	cases := []struct {
@@ -73,7 +79,7 @@ func TestIdempotencyKeyIsTheSignedID(t *testing.T) {
 // different body is another event.
 func TestBodyHashKey(t *testing.T) {
 	up := gatewaytest.NewUpstream(t)
-	g := gatewaytest.Start(t, "", fmt.Sprintf("route /github {\nwebhook_gateway github {\nsecret s\nidempotency 1h {\nkey {webhook.body_sha256}\n}\n}\nreverse_proxy %s\n}\n", up.Addr()))
+	g := gatewaytest.Start(t, "", providerRoute("github", "github", "s", "idempotency 1h {\nkey {webhook.body_sha256}\n}", up.Addr()))
 	github := routes[1]
 	steps := []struct {
 		name, body, delivery string
@@ -147,7 +153,7 @@ func TestMailgunTokenIsSingleUse(t *testing.T) {
 					}
 					io.WriteString(w, "stored")
 				})
-				g := gatewaytest.Start(t, st.globals, fmt.Sprintf("route /mailgun {\nwebhook_gateway mailgun {\nsecret %s\n%s\n}\nreverse_proxy %s\n}\n", secret, opts, up.Addr()))
+				g := gatewaytest.Start(t, st.globals, providerRoute("mailgun", "mailgun", secret, opts, up.Addr()))
 				h, body := mailgunDelivery(t, secret, "tok-"+name, "evt-1")
 				steps := []struct {
 					name     string

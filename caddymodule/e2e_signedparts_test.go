@@ -136,3 +136,36 @@ func TestOnlySignedPartsPass(t *testing.T) {
 		})
 	}
 }
+
+// TestMailgunTokenIsTheEventID: Mailgun signs its token, not event-data,
+// so the token is the event id: a captured signature object sent again
+// with other event-data is caught by idempotency, not forwarded.
+func TestMailgunTokenIsTheEventID(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Start(t, "", fmt.Sprintf("route /mailgun {\n\t\twebhook_gateway mailgun {\n\t\t\tsecret mg-key\n\t\t\tidempotency 1h\n\t\t}\n\t\treverse_proxy %s\n\t}\n", up.Addr()))
+	p, _ := provider.Lookup("mailgun")
+	m := &provider.Message{Method: http.MethodPost, Timestamp: time.Now(), Header: http.Header{"Content-Type": {"application/json"}},
+		Body: fmt.Appendf(nil, `{"signature":{"token":"tok-1","timestamp":"%d","signature":""},"event-data":{"id":"ev-1","event":"delivered"}}`, time.Now().Unix())}
+	if err := p.Scheme.Sign("mg-key", m); err != nil {
+		t.Fatal(err)
+	}
+	genuine := string(m.Body)
+	forged := strings.Replace(genuine, `{"id":"ev-1","event":"delivered"}`, `{"id":"ev-forged","event":"failed"}`, 1)
+	if resp, got := post(t, g, "/mailgun", m.Header, genuine); resp.StatusCode != http.StatusOK {
+		t.Fatalf("genuine: status %d (%s)", resp.StatusCode, got)
+	}
+	rcv := up.Received()
+	if len(rcv) != 1 {
+		t.Fatalf("upstream got %d requests, want 1", len(rcv))
+	}
+	if id := rcv[0].Header.Get("Webhook-Gateway-Event-Id"); id != "tok-1" {
+		t.Fatalf("event id %q upstream, want the signed token", id)
+	}
+	resp, got := post(t, g, "/mailgun", m.Header, forged)
+	if resp.StatusCode == http.StatusOK && resp.Header.Get("Webhook-Gateway-Replay") == "" {
+		t.Fatalf("other event-data under a used token: status %d (%s), forwarded", resp.StatusCode, got)
+	}
+	if n := up.Count(); n != 1 {
+		t.Fatalf("upstream got %d requests, want the first only", n)
+	}
+}

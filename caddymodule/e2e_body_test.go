@@ -19,6 +19,11 @@ import (
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
 )
 
+// githubRoute is a GitHub route at /github with extra handler options.
+func githubRoute(opts, upstream string) string {
+	return fmt.Sprintf("route /github {\nwebhook_gateway github {\nsecret s\n%s\n}\nreverse_proxy %s\n}\n", opts, upstream)
+}
+
 // rawTLS opens an HTTP/1.1 connection to the gateway, trusting its CA,
 // so that a test can send a request's head and hold its body back.
 func rawTLS(t *testing.T, url string, client *http.Client) *tls.Conn {
@@ -39,13 +44,7 @@ func rawTLS(t *testing.T, url string, client *http.Client) *tls.Conn {
 // the client still holds it, and close the connection.
 func TestEarlyRefusalsAnswerAtOnce(t *testing.T) {
 	up := gatewaytest.NewUpstream(t)
-	g := gatewaytest.Start(t, "", `route /github {
-		webhook_gateway github {
-			secret s
-			max_body 1MiB
-		}
-		reverse_proxy `+up.Addr()+`
-	}`)
+	g := gatewaytest.Start(t, "", githubRoute("max_body 1MiB", up.Addr()))
 	const declared = 10 << 20
 	cases := []struct {
 		name   string
@@ -167,12 +166,7 @@ func TestDeclaredBodiesReserveNoMemory(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	sock := filepath.Join(sockDir, "admin.sock")
-	inst := gatewaytest.StartProcess(t, "admin unix/"+sock, `route /github {
-		webhook_gateway github {
-			secret s
-		}
-		reverse_proxy `+up.Addr()+`
-	}`)
+	inst := gatewaytest.StartProcess(t, "admin unix/"+sock, githubRoute("", up.Addr()))
 	admin := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)

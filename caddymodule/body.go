@@ -115,24 +115,17 @@ func bufferClass(c int) int {
 	return bits.Len(uint(c)) - 1 - minBufferShift
 }
 
-// getBuffer returns an empty buffer of capacity at least size.
+// getBuffer returns an empty buffer of capacity at least size, taken
+// from the class of size: for a power of two every buffer there fits;
+// otherwise those sized to a limit like this one do.
 func getBuffer(size int) []byte {
 	size = max(size, minBuffer)
 	if i := bufferClass(size); i >= 0 {
-		// The class of size itself holds buffers sized to a limit like
-		// this one; the class above always fits.
-		for _, c := range []int{i, i + 1} {
-			if c >= bufferClassesCount {
-				break
-			}
-			p, _ := bufPools[c].Get().(*[]byte)
-			if p == nil {
-				continue
-			}
+		if p, _ := bufPools[i].Get().(*[]byte); p != nil {
 			if cap(*p) >= size {
 				return (*p)[:0]
 			}
-			bufPools[c].Put(p)
+			bufPools[i].Put(p)
 		}
 	}
 	return make([]byte, 0, size)

@@ -15,7 +15,11 @@ import (
 )
 
 // Headers the upstream receives with a verified delivery. Any copy sent
-// by the client is removed first, so the upstream can trust them.
+// by the client is removed first, so the upstream can trust them. The
+// event id and type are sent as read, except that "%", control
+// characters (which no header value may hold) and a space at either end
+// (which HTTP trims) are percent-encoded: an id such as "a\r\nb" arrives
+// as "a%0D%0Ab" and url.PathUnescape gives it back exactly.
 const (
 	HeaderProvider  = "Webhook-Gateway-Provider"
 	HeaderEventID   = "Webhook-Gateway-Event-Id"
@@ -36,26 +40,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	if !h.methodAllowed(r.Method) {
 		w.Header().Set("Allow", strings.Join(h.methods, ", "))
-		return h.refuse(w, d, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not accepted here")
+		return h.refuseUnread(w, r, d, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not accepted here")
 	}
 	if h.FloodLimit != nil && h.flood(w, r, d) {
 		return nil
 	}
-	buf, err := readBody(r, h.maxBody())
+	body, err := readBody(r, h.maxBody())
 	if errors.Is(err, errBodyTooLarge) {
-		return h.refuse(w, d, http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds the limit of "+formatBytes(h.maxBody()))
+		return h.refuseUnread(w, r, d, http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds the limit of "+formatBytes(h.maxBody()))
 	}
 	if err != nil {
-		return h.refuse(w, d, http.StatusBadRequest, "body_unreadable", "the request body could not be read")
+		return h.refuseUnread(w, r, d, http.StatusBadRequest, "body_unreadable", "the request body could not be read")
 	}
-	body := restoreBody(r, buf)
-	defer body.done()
-	d.bytes = int64(buf.Len())
+	defer body.release()
+	restoreBody(r, body)
+	raw := body.bytes()
+	d.bytes = int64(len(raw))
 	if h.LogBody > 0 {
-		d.body = h.loggedBody(r, buf.Bytes())
+		d.body = h.loggedBody(r, raw)
 	}
 
-	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: buf.Bytes(), Now: d.start}
+	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: raw, Now: d.start}
 	if ans, ok := h.handshake(req, nil); ok {
 		if ans.Forward {
 			return h.forwardHandshake(w, r, d, ans, next)
@@ -118,6 +123,24 @@ func (h *Handler) refuse(w http.ResponseWriter, d *delivery, status int, reason,
 	return nil
 }
 
+// refuseUnread refuses a request whose body has not been read whole. It
+// closes an HTTP/1 connection after the answer: otherwise Go's server
+// would first drain the body, and a client that holds its body back
+// (Expect: 100-continue, or a large declared length) would wait for an
+// answer that never comes. HTTP/2 resets the stream instead.
+func (h *Handler) refuseUnread(w http.ResponseWriter, r *http.Request, d *delivery, status int, reason, detail string) error {
+	closeUnread(w, r)
+	return h.refuse(w, d, status, reason, detail)
+}
+
+// closeUnread asks Go's HTTP/1 server to close the connection after the
+// answer instead of reading the rest of the body.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
 // identify reads what the delivery says about itself and publishes it as
 // placeholders and upstream headers. The event id is shown even when no
 // signature covers it, for information; only a signed id becomes the
@@ -147,8 +170,34 @@ func (h *Handler) identify(r *http.Request, req *provider.Request, d *delivery, 
 	}
 	// The names are canonical already, so the map is used directly.
 	r.Header[HeaderProvider] = []string{d.provider}
-	setOrDelete(r.Header, HeaderEventID, d.eventID)
-	setOrDelete(r.Header, HeaderEventType, d.eventType)
+	setOrDelete(r.Header, HeaderEventID, headerSafe(d.eventID))
+	setOrDelete(r.Header, HeaderEventType, headerSafe(d.eventType))
+}
+
+// headerSafe percent-encodes what a header value cannot carry as is (see
+// HeaderEventID). Values that need nothing are returned unchanged.
+func headerSafe(v string) string {
+	unsafe := func(i int) bool {
+		c := v[i]
+		return c < 0x20 || c == 0x7f || c == '%' || (c == ' ' && (i == 0 || i == len(v)-1))
+	}
+	i := 0
+	for i < len(v) && !unsafe(i) {
+		i++
+	}
+	if i == len(v) {
+		return v
+	}
+	const hex = "0123456789ABCDEF"
+	out := []byte(v[:i])
+	for ; i < len(v); i++ {
+		if c := v[i]; unsafe(i) {
+			out = append(out, '%', hex[c>>4], hex[c&0xf])
+		} else {
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 // forward passes the delivery on, notes the upstream's answer and, when

@@ -112,6 +112,7 @@ func (h *Handler) flood(w http.ResponseWriter, r *http.Request, d *delivery) boo
 	if err != nil || res.Rate.Allowed {
 		return false
 	}
+	closeUnread(w, r)
 	h.refuseRate(w, d, "flood_limited", res.Rate)
 	return true
 }

@@ -45,18 +45,21 @@ func TestMailgunReplayDefaults(t *testing.T) {
 	const key, token = "mg-key", "e0b5477167110d68991efc6b9f89f0a11066af27834600e123"
 	cases := []struct {
 		name   string
-		body   string
+		age    time.Duration // how long before now it was signed
+		data   string
 		reason Reason
 	}{
-		{name: "fresh", body: mailgunBodyAt(key, token, now.Add(-time.Minute), `{"id":"ev-1","event":"delivered"}`)},
-		{name: "other event-data, same token", body: mailgunBodyAt(key, token, now.Add(-time.Minute), `{"id":"forged","event":"failed"}`)},
-		{name: "signed ten minutes ago", body: mailgunBodyAt(key, token, now.Add(-10*time.Minute), `{"id":"ev-1"}`), reason: ReasonTimestampTooOld},
-		{name: "signed a day ago", body: mailgunBodyAt(key, token, now.Add(-24*time.Hour), `{"id":"ev-1"}`), reason: ReasonTimestampTooOld},
-		{name: "signed ten minutes ahead", body: mailgunBodyAt(key, token, now.Add(10*time.Minute), `{"id":"ev-1"}`), reason: ReasonTimestampInFuture},
+		{name: "fresh", age: time.Minute, data: `{"id":"ev-1","event":"delivered"}`},
+		{name: "other event-data, same token", age: time.Minute, data: `{"id":"forged","event":"failed"}`},
+		{name: "a retry signed seven hours ago", age: 7 * time.Hour, data: `{"id":"ev-1","event":"delivered"}`},
+		{name: "signed nine hours ago", age: 9 * time.Hour, data: `{"id":"ev-1"}`, reason: ReasonTimestampTooOld},
+		{name: "signed a day ago", age: 24 * time.Hour, data: `{"id":"ev-1"}`, reason: ReasonTimestampTooOld},
+		{name: "signed nine hours ahead", age: -9 * time.Hour, data: `{"id":"ev-1"}`, reason: ReasonTimestampInFuture},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := verifyAs(t, "mailgun", VerifierConfig{Secrets: []string{"other", key}}, Request{Method: "POST", Body: []byte(c.body), Now: now})
+			body := mailgunBodyAt(key, token, now.Add(-c.age), c.data)
+			got, err := verifyAs(t, "mailgun", VerifierConfig{Secrets: []string{"other", key}}, Request{Method: "POST", Body: []byte(body), Now: now})
 			if c.reason != "" {
 				if err == nil || err.Reason != c.reason {
 					t.Fatalf("want %s, got %v", c.reason, err)
@@ -69,10 +72,10 @@ func TestMailgunReplayDefaults(t *testing.T) {
 			if got.ID != token || got.Nonce != token {
 				t.Errorf("ID %q Nonce %q, want the signed token %q for both", got.ID, got.Nonce, token)
 			}
-			if got.Body != BodyParts || got.Secret != 1 || !got.Timestamp.Equal(now.Add(-time.Minute)) {
+			if got.Body != BodyParts || got.Secret != 1 || !got.Timestamp.Equal(now.Add(-c.age)) {
 				t.Errorf("verified %+v, want BodyParts, secret 1 and the signed time", got)
 			}
-			id, signed := Identify(mustLookup("mailgun").EventID, &Request{Body: []byte(c.body)}, got)
+			id, signed := Identify(mustLookup("mailgun").EventID, &Request{Body: []byte(body)}, got)
 			if id != token || !signed {
 				t.Errorf("Identify = %q, %v; want the token, signed", id, signed)
 			}

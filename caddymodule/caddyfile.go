@@ -56,6 +56,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		on_store_error reject|allow
 //		store_timeout <duration>
 //		log_body [<size>]           # default size 4KiB
+//		keep_credentials
 //		scheme hmac { … }           # a provider that is not built in
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -68,7 +69,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	var idemToken caddyfile.Token
 	for d.NextBlock(0) {
+		if d.Val() == "idempotency" {
+			idemToken = d.Token()
+		}
 		if err := h.unmarshalOption(d); err != nil {
 			return err
 		}
@@ -81,7 +86,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Provider, nameToken.File, nameToken.Line)
 		}
 	}
-	if len(h.Secrets) == 0 {
+	if p, err := h.resolveProvider(); err == nil {
+		if err := h.checkDefaultKey(p); err != nil {
+			return fmt.Errorf("%v, at %s:%d", err, idemToken.File, idemToken.Line)
+		}
+	}
+	if len(h.Secrets) == 0 && !awaitsSecret(h) {
 		return d.Errf("provider %s: no secret configured (add `secret {env.NAME}`)", h.Provider)
 	}
 	return nil
@@ -145,6 +155,9 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		return parseOnStoreError(d, &h.OnStoreError)
 	case "store_timeout":
 		return parseDuration(d, &h.StoreTimeout)
+	case "keep_credentials":
+		h.KeepCredentials = true
+		return noArgs(d)
 	case "log_body":
 		h.LogBody = 4 << 10
 		if d.CountRemainingArgs() == 0 {

@@ -93,6 +93,10 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"bad_idempotency_option", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n ttl 2h\n }\n}", []string{`unknown idempotency option "ttl"`}},
 		{"bad_on_store_error", "webhook_gateway stripe {\n secret s\n on_store_error ignore\n}", []string{`bad on_store_error "ignore"`}},
 		{"bad_lease", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n lease soon\n }\n}", []string{`bad duration "soon"`}},
+		{"keep_credentials_takes_no_argument", "webhook_gateway gitlab {\n secret s\n keep_credentials yes\n}", []string{"wrong argument count", "Caddyfile:4"}},
+		{"default_key_unsigned_github", "webhook_gateway github {\n secret s\n idempotency 1h\n}", []string{"github signs no event id", "key {webhook.body_sha256}", "Caddyfile:4"}},
+		{"default_key_unsigned_shopify", "webhook_gateway shopify {\n secret s\n idempotency 1h {\n lease 30s\n }\n}", []string{"shopify signs no event id", "Caddyfile:4"}},
+		{"default_key_unsigned_telegram", "webhook_gateway telegram {\n secret s\n idempotency 1h\n}", []string{"telegram signs no event id", "Caddyfile:4"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -167,6 +171,7 @@ func TestProvisionErrors(t *testing.T) {
 		{"unknown_provider_json", `{"handler":"webhook_gateway","provider":"strip","secrets":["x"]}`, "", `unknown provider "strip"`},
 		{"builtin_with_scheme", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"hmac":{"header":["X"]}}`, "", `provider "github" is built in`},
 		{"bad_whsec_secret", `{"handler":"webhook_gateway","provider":"svix","secrets":["whsec_***"]}`, "", "secret #1: secret is not valid base64"},
+		{"default_key_unsigned_json", `{"handler":"webhook_gateway","provider":"gitlab","secrets":["x"],"idempotency":{}}`, "", "gitlab signs no event id"},
 		{"bad_refusal_status", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"refusal_status":200}`, "", "refusal_status 200 is not a 4xx status"},
 	}
 	for _, c := range cases {

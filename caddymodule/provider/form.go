@@ -100,9 +100,14 @@ func (s *Form) Sign(secret string, m *Message) error {
 	if err != nil {
 		return err
 	}
-	params, _, err := s.params(m.URL, m.Header, m.Body)
+	params, covered, err := s.params(m.URL, m.Header, m.Body)
 	if err != nil {
 		return err
+	}
+	if covered == BodyParts && m.Header.Get("Content-Type") == "" {
+		// The sender posts a form; said otherwise, the body would not be
+		// read as the fields that were signed.
+		m.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	mac := hmac.New(newHash, []byte(secret))
 	writeFormContent(mac, m.URL, params)

@@ -125,6 +125,39 @@ func TestTwilioSignsSharedKey(t *testing.T) {
 	}
 }
 
+// TestFormSignSaysItIsAForm: a signed form goes out as one, so that the
+// gateway reads its body as the fields that were signed; a sender's own
+// Content-Type and a body signed by its hash are left as they are.
+func TestFormSignSaysItIsAForm(t *testing.T) {
+	hashedFormURL := func(body string) string {
+		sum := sha256.Sum256([]byte(body))
+		return formURL + "&bodySHA256=" + hex.EncodeToString(sum[:])
+	}
+	cases := []struct {
+		name, provider, url, body, contentType, want string
+	}{
+		{name: "twilio form", provider: "twilio", url: formURL, body: "A=1", want: formType},
+		{name: "mandrill form", provider: "mandrill", url: formURL, body: "mandrill_events=%5B%5D", want: formType},
+		{name: "sender's own type", provider: "twilio", url: formURL, body: "A=1", contentType: "application/x-www-form-urlencoded; charset=utf-8", want: "application/x-www-form-urlencoded; charset=utf-8"},
+		{name: "json signed by its hash", provider: "twilio", url: hashedFormURL(`{"a":1}`), body: `{"a":1}`, want: ""},
+		{name: "empty body", provider: "twilio", url: formURL, want: ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := Message{Method: "POST", URL: c.url, Body: []byte(c.body), Header: http.Header{}}
+			if c.contentType != "" {
+				m.Header.Set("Content-Type", c.contentType)
+			}
+			if err := mustLookup(c.provider).Scheme.Sign("secret", &m); err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Header.Get("Content-Type"); got != c.want {
+				t.Errorf("Content-Type %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
 // TestFormSchemeDescriptions: form schemes name their signature header
 // as a credential and promise nothing against a replay.
 func TestFormSchemeDescriptions(t *testing.T) {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
@@ -42,7 +43,8 @@ type App struct {
 	// a stored answer. Default: 100000.
 	FloodMaxEntries int `json:"flood_max_entries,omitempty"`
 
-	shared    store.Store // Redis, or the memory store
+	redis     *redisstore.Config // Redis with its placeholders resolved
+	shared    store.Store        // Redis, or the memory store
 	flood     *store.Memory
 	releasers []func() error
 	logger    *zap.Logger
@@ -75,10 +77,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.logger.Warn("no redis configured: rate limits and deduplication are kept in memory, per instance")
 		return nil
 	}
-	cfg := *a.Redis
-	repl := caddy.NewReplacer()
-	cfg.Password = repl.ReplaceKnown(cfg.Password, "")
-	cfg.URL = repl.ReplaceKnown(cfg.URL, "")
+	cfg, err := a.Redis.Resolve(resolveOption)
+	if err != nil {
+		a.Cleanup()
+		return fmt.Errorf("redis: %w", err)
+	}
+	a.redis = &cfg
 	rs, err := redisstore.Open(cfg)
 	if err != nil {
 		// Give back the flood store now: a config that fails to
@@ -115,10 +119,11 @@ func (a *App) acquireMemory(role string, cfg store.MemoryConfig) (*store.Memory,
 	return v.(pooledMemory).Memory, nil
 }
 
-// Validate checks the Redis settings before anything connects.
+// Validate checks the Redis settings as Provision resolved them; Caddy
+// validates after provisioning.
 func (a *App) Validate() error {
-	if a.Redis != nil {
-		if err := a.Redis.Validate(); err != nil {
+	if cfg := cmp.Or(a.redis, a.Redis); cfg != nil {
+		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("redis: %w", err)
 		}
 	}

@@ -99,6 +99,7 @@ func claimSource(state map[string]any, h *Handler, tok caddyfile.Token) error {
 //		on_store_error reject|allow
 //		store_timeout <duration>
 //		log_body [<size>]           # default size 4KiB
+//		keep_credentials
 //		scheme hmac { … }           # a provider that is not built in
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -111,7 +112,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	var idemToken caddyfile.Token
 	for d.NextBlock(0) {
+		if d.Val() == "idempotency" {
+			idemToken = d.Token()
+		}
 		if err := h.unmarshalOption(d); err != nil {
 			return err
 		}
@@ -124,7 +129,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Provider, nameToken.File, nameToken.Line)
 		}
 	}
-	if len(h.Secrets) == 0 {
+	if p, err := h.resolveProvider(); err == nil {
+		if err := h.checkDefaultKey(p); err != nil {
+			return fmt.Errorf("%v, at %s:%d", err, idemToken.File, idemToken.Line)
+		}
+	}
+	if len(h.Secrets) == 0 && !awaitsSecret(h) {
 		return d.Errf("provider %s: no secret configured (add `secret {env.NAME}`)", h.Provider)
 	}
 	return nil
@@ -133,13 +143,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	switch opt := d.Val(); opt {
 	case "secret":
-		s, err := oneArg(d)
-		h.Secrets = append(h.Secrets, unshortenFile(s))
+		s, err := startupArg(d)
+		h.Secrets = append(h.Secrets, s)
 		return err
 	case "tolerance":
 		return parseTolerance(d, &h.Tolerance)
 	case "public_url":
-		s, err := oneArg(d)
+		s, err := startupArg(d)
 		h.PublicURL = s
 		return err
 	case "max_body":
@@ -155,13 +165,19 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	case "event_type":
 		return parseField(d, &h.EventType)
 	case "refusal_status":
-		return parseInt(d, &h.RefusalStatus)
+		if err := parseInt(d, &h.RefusalStatus); err != nil {
+			return err
+		}
+		if err := checkRefusalStatus(h.RefusalStatus); err != nil {
+			return d.Err(err.Error())
+		}
+		return nil
 	case "verify_token":
-		s, err := oneArg(d)
+		s, err := startupArg(d)
 		h.VerifyToken = s
 		return err
 	case "webhook_id":
-		s, err := oneArg(d)
+		s, err := startupArg(d)
 		h.WebhookID = s
 		return err
 	case "scheme":
@@ -182,6 +198,9 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		return parseOnStoreError(d, &h.OnStoreError)
 	case "store_timeout":
 		return parseDuration(d, &h.StoreTimeout)
+	case "keep_credentials":
+		h.KeepCredentials = true
+		return noArgs(d)
 	case "log_body":
 		h.LogBody = 4 << 10
 		if d.CountRemainingArgs() == 0 {
@@ -256,8 +275,16 @@ func unmarshalHMAC(d *caddyfile.Dispenser, s *provider.HMAC) error {
 	return err
 }
 
+// startupArg reads the one argument of an option that Provision
+// resolves (see resolveOption).
+func startupArg(d *caddyfile.Dispenser) (string, error) {
+	v, err := oneArg(d)
+	return unshortenFile(v), err
+}
+
 // unshortenFile undoes the adapter's rewrite of {file.name} into a path
-// placeholder: in a secret, {file.…} means a file's contents.
+// placeholder: in an option resolved at start-up, {file.…} means a
+// file's contents.
 func unshortenFile(s string) string {
 	const short = "{http.request.uri.path.file."
 	if rest, ok := strings.CutPrefix(s, short); ok {
@@ -415,14 +442,17 @@ func parseTolerance(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	return nil
 }
 
+// parseSize reads a size written as one token (1MiB) or two (1 MiB).
 func parseSize(d *caddyfile.Dispenser, dst *int64) error {
-	v, err := oneArg(d)
-	if err != nil {
-		return err
+	opt := d.Val()
+	args := d.RemainingArgs()
+	v := strings.Join(args, " ")
+	if len(args) == 0 || len(args) > 2 {
+		return d.Errf("%s wants one size, such as 512KiB or 1 MiB; got %d arguments", opt, len(args))
 	}
 	n, err := humanize.ParseBytes(v)
 	if err != nil || n == 0 || n > 1<<40 {
-		return d.Errf("bad size %q: want a size such as 512KiB or 1MB", v)
+		return d.Errf("bad size %q for %s: want a size such as 512KiB or 1 MiB", v, opt)
 	}
 	*dst = int64(n)
 	return nil

@@ -72,7 +72,11 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"missing_secret", "webhook_gateway stripe {\n tolerance 5m\n}", []string{"provider stripe: no secret configured"}},
 		{"bad_duration", "webhook_gateway stripe {\n secret s\n tolerance fivem\n}", []string{`bad tolerance "fivem"`, "Caddyfile:4"}},
 		{"negative_duration", "webhook_gateway stripe {\n secret s\n tolerance -5m\n}", []string{`bad tolerance "-5m"`}},
-		{"bad_size", "webhook_gateway stripe {\n secret s\n max_body lots\n}", []string{`bad size "lots"`}},
+		{"bad_size", "webhook_gateway stripe {\n secret s\n max_body lots\n}", []string{`bad size "lots" for max_body`, "Caddyfile:4"}},
+		{"bad_size_two_tokens", "webhook_gateway stripe {\n secret s\n max_body 1 MeB\n}", []string{`bad size "1 MeB" for max_body`, "Caddyfile:4"}},
+		{"size_too_many_tokens", "webhook_gateway stripe {\n secret s\n max_body 1 Mi B\n}", []string{"max_body wants one size", "got 3 arguments", "Caddyfile:4"}},
+		{"refusal_status_2xx", "webhook_gateway stripe {\n secret s\n refusal_status 200\n}", []string{"refusal_status 200 is not a 4xx status", "Caddyfile:4"}},
+		{"refusal_status_5xx", "webhook_gateway stripe {\n secret s\n refusal_status 503\n}", []string{"refusal_status 503 is not a 4xx status", "Caddyfile:4"}},
 		{"unknown_option", "webhook_gateway stripe {\n secret s\n secrte t\n}", []string{`unknown webhook_gateway option "secrte"`, "Caddyfile:4"}},
 		{"unknown_scheme", "webhook_gateway acme {\n secret s\n scheme rot13 {\n }\n}", []string{`unknown scheme "rot13"`}},
 		{"bad_algorithm", "webhook_gateway acme {\n secret s\n scheme hmac {\n header X-Sig\n algorithm md5\n }\n}", []string{`unknown algorithm "md5"`}},
@@ -91,6 +95,10 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"bad_store_status", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n store_status 2xx 503\n }\n}", []string{`store_status "503"`, "always release", "Caddyfile:5"}},
 		{"empty_store_status", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n store_status\n }\n}", []string{"wrong argument count", "Caddyfile:5"}},
 		{"bad_lease", "webhook_gateway stripe {\n secret s\n idempotency 1h {\n lease soon\n }\n}", []string{`bad duration "soon"`}},
+		{"keep_credentials_takes_no_argument", "webhook_gateway gitlab {\n secret s\n keep_credentials yes\n}", []string{"wrong argument count", "Caddyfile:4"}},
+		{"default_key_unsigned_github", "webhook_gateway github {\n secret s\n idempotency 1h\n}", []string{"github signs no event id", "key {webhook.body_sha256}", "Caddyfile:4"}},
+		{"default_key_unsigned_shopify", "webhook_gateway shopify {\n secret s\n idempotency 1h {\n lease 30s\n }\n}", []string{"shopify signs no event id", "Caddyfile:4"}},
+		{"default_key_unsigned_telegram", "webhook_gateway telegram {\n secret s\n idempotency 1h\n}", []string{"telegram signs no event id", "Caddyfile:4"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -111,26 +119,70 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 	}
 }
 
-// TestProvisionErrors covers mistakes only visible when the config is
-// loaded: placeholders that resolve to nothing, and JSON that bypasses
-// the Caddyfile's checks.
-func TestProvisionErrors(t *testing.T) {
-	t.Setenv("WG_TEST_EMPTY", "")
+// TestCaddyfileSizes: a size may be written as one token or, as people
+// write it, with a space before the unit.
+func TestCaddyfileSizes(t *testing.T) {
 	cases := []struct {
-		name, handler string
-		want          string
+		name, option, json string
 	}{
-		{"env_secret_empty", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{env.WG_TEST_UNSET_VAR}"]}`, "secret #1 ({env.WG_TEST_UNSET_VAR}) resolved to an empty value"},
-		{"env_secret_blank", `{"handler":"webhook_gateway","provider":"stripe","secrets":["x","{env.WG_TEST_EMPTY}"]}`, "secret #2 ({env.WG_TEST_EMPTY}) resolved to an empty value"},
-		{"file_secret_missing", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{file./nonexistent/secret}"]}`, "secret #1 ({file./nonexistent/secret}) resolved to an empty value"},
-		{"unknown_provider_json", `{"handler":"webhook_gateway","provider":"strip","secrets":["x"]}`, `unknown provider "strip"`},
-		{"builtin_with_scheme", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"hmac":{"header":["X"]}}`, `provider "github" is built in`},
-		{"bad_whsec_secret", `{"handler":"webhook_gateway","provider":"svix","secrets":["whsec_***"]}`, "secret #1: secret is not valid base64"},
-		{"bad_refusal_status", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"refusal_status":200}`, "refusal_status 200 is not a 4xx status"},
+		{"one_token", "max_body 1MiB", `"max_body":1048576`},
+		{"with_space", "max_body 1 MiB", `"max_body":1048576`},
+		{"decimal_unit", "max_body 2 MB", `"max_body":2000000`},
+		{"log_body_with_space", "log_body 512 KiB", `"log_body":524288`},
+		{"store_response_with_space", "idempotency 1h {\n\t\t\tstore_response 64 KiB\n\t\t}", `"store_response":65536`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := `{"admin":{"disabled":true},"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` + c.handler + `]}]}}}}}`
+			got, err := gatewaytest.Adapt("localhost {\n\twebhook_gateway stripe {\n\t\tsecret s\n\t\t" + c.option + "\n\t}\n}\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(got), c.json) {
+				t.Errorf("adapted JSON lacks %s:\n%s", c.json, got)
+			}
+		})
+	}
+}
+
+// TestProvisionErrors covers mistakes only visible when the config is
+// loaded: placeholders that resolve to nothing, and JSON that bypasses
+// the Caddyfile's checks. Every option resolved at start-up names
+// itself and the variable that is not set.
+func TestProvisionErrors(t *testing.T) {
+	t.Setenv("WG_TEST_EMPTY", "")
+	const stripe = `{"handler":"webhook_gateway","provider":"stripe","secrets":["x"]`
+	cases := []struct {
+		name, handler string
+		app           string // the webhook_gateway app's JSON, if any
+		want          string
+	}{
+		{"env_secret_unset", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{env.WG_TEST_UNSET_VAR}"]}`, "", "provider stripe: secret #1: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"env_secret_blank", `{"handler":"webhook_gateway","provider":"stripe","secrets":["x","{env.WG_TEST_EMPTY}"]}`, "", "secret #2 ({env.WG_TEST_EMPTY}) resolved to an empty value"},
+		{"file_secret_missing", `{"handler":"webhook_gateway","provider":"stripe","secrets":["{file./nonexistent/secret}"]}`, "", "secret #1: reading {file./nonexistent/secret}"},
+		{"env_verify_token_unset", `{"handler":"webhook_gateway","provider":"meta","secrets":["x"],"verify_token":"{env.WG_TEST_UNSET_VAR}"}`, "", "provider meta: verify_token: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"env_webhook_id_unset", `{"handler":"webhook_gateway","provider":"paypal","secrets":["x"],"webhook_id":"{env.WG_TEST_UNSET_VAR}"}`, "", "provider paypal: webhook_id: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"env_public_url_unset", stripe + `,"public_url":"https://{env.WG_TEST_UNSET_VAR}/x"}`, "", "public_url: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_url_unset", stripe + "}", `{"url":"{env.WG_TEST_UNSET_VAR}"}`, "redis: url: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_address_unset", stripe + "}", `{"addresses":["{env.WG_TEST_UNSET_VAR}:6379"]}`, "redis: addresses #1: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_username_unset", stripe + "}", `{"url":"redis://127.0.0.1:1","username":"{env.WG_TEST_UNSET_VAR}"}`, "redis: username: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_password_unset", stripe + "}", `{"url":"redis://127.0.0.1:1","password":"{env.WG_TEST_UNSET_VAR}"}`, "redis: password: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_password_file_missing", stripe + "}", `{"url":"redis://127.0.0.1:1","password":"{file./nonexistent/pw}"}`, "redis: password: reading {file./nonexistent/pw}"},
+		{"redis_sentinel_master_unset", stripe + "}", `{"addresses":["a:1"],"sentinel_master":"{env.WG_TEST_UNSET_VAR}"}`, "redis: sentinel_master: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_tls_server_name_unset", stripe + "}", `{"url":"rediss://127.0.0.1:1","tls":{"server_name":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: tls: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_tls_ca_unset", stripe + "}", `{"url":"rediss://127.0.0.1:1","tls":{"ca":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: tls_ca: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"unknown_provider_json", `{"handler":"webhook_gateway","provider":"strip","secrets":["x"]}`, "", `unknown provider "strip"`},
+		{"builtin_with_scheme", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"hmac":{"header":["X"]}}`, "", `provider "github" is built in`},
+		{"bad_whsec_secret", `{"handler":"webhook_gateway","provider":"svix","secrets":["whsec_***"]}`, "", "secret #1: secret is not valid base64"},
+		{"default_key_unsigned_json", `{"handler":"webhook_gateway","provider":"gitlab","secrets":["x"],"idempotency":{}}`, "", "gitlab signs no event id"},
+		{"bad_refusal_status", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"refusal_status":200}`, "", "refusal_status 200 is not a 4xx status"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			apps := `"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` + c.handler + `]}]}}}`
+			if c.app != "" {
+				apps = `"webhook_gateway":{"redis":` + c.app + `},` + apps
+			}
+			cfg := `{"admin":{"disabled":true},"apps":{` + apps + `}}`
 			var parsed caddy.Config
 			if err := json.Unmarshal([]byte(cfg), &parsed); err != nil {
 				t.Fatal(err)

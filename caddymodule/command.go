@@ -2,20 +2,23 @@ package caddymodule
 
 import (
 	"bytes"
-	"crypto/rand"
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
@@ -24,33 +27,48 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "sign",
-		Usage: "--provider <name> --secret <secret> [--file <payload>] [--url <url>] [--send] [--header 'K: V'] [--id <id>] [--timestamp <unix>] [--insecure] [--cacert <pem>]",
+		Usage: "--provider <name> (--secret <secret> | --config <file>) [--file <payload>] [--url <url>] [--send] [--header 'K: V'] [--id <id>] [--timestamp <unix>] [--insecure] [--cacert <pem>]",
 		Short: "Signs a payload as a webhook provider would, and prints or sends it",
 		Long: `
 Signs a payload file the way the named provider signs its webhooks and
 prints the headers it would send, or, with --send, POSTs the payload with
 those headers to --url and prints the answer. This is how a route is
-tested by hand.
+tested by hand. With --send, any answer but a 2xx exits with status 1.
 
 --secret may be a {env.NAME} or {file./path} placeholder; for providers
 with public-key signatures (Discord, SendGrid, PayPal) it is the private
 key. --url is also the URL signed by providers that sign it. --header
 adds a header (such as X-GitHub-Event) before signing; repeat it for
 several. Providers that sign inside the body (Mailgun, Adyen, Braintree)
-or the URL print the rewritten body or URL after the headers.`,
+or the URL print the rewritten body or URL after the headers.
+
+--config reads a config file (a Caddyfile, or JSON) and signs as its
+webhook_gateway route for --provider does: a sender described by a
+scheme block, such as "acme" in Caddyfile.example, can be signed only
+this way. --provider then names the route by its provider or its
+source; the route's first secret and webhook_id are used unless
+--secret and --webhook-id are given.
+
+Example, with Caddyfile.example running:
+
+  webhook-gateway sign --config Caddyfile.example --provider acme \
+    --file payload.json --send --url https://localhost:8443/acme --insecure`,
 		CobraFunc: func(cmd *cobra.Command) {
 			fs := cmd.Flags()
-			fs.String("provider", "", "provider name (see the providers command)")
+			fs.String("provider", "", "provider name (see the providers command), or with --config the route's provider or source")
 			fs.String("secret", "", "signing secret or private key, or a {env.NAME} placeholder")
+			fs.String("config", "", "config file whose webhook_gateway route for --provider gives the scheme and the secret")
+			fs.String("adapter", "", "with --config, the config adapter (default: caddyfile unless the file is JSON)")
 			fs.String("file", "-", "payload file; - reads standard input")
 			fs.String("url", "", "public URL of the route; with --send, where to send")
 			fs.Bool("send", false, "POST the signed payload to --url and print the answer")
 			fs.StringArray("header", nil, "extra header 'Name: value' (repeatable)")
-			fs.String("id", "", "message id for providers that sign one (default: random)")
+			fs.String("id", "", "message or delivery id, signed by providers that sign one (default: a random UUID)")
 			fs.String("webhook-id", "", "subscription id for providers that sign it (PayPal)")
 			fs.Int64("timestamp", 0, "unix time to sign at (default: now)")
 			fs.Bool("insecure", false, "with --send, skip TLS verification (local tests only)")
 			fs.String("cacert", "", "with --send, a PEM file of CAs to trust, e.g. Caddy's local root")
+			cmd.SetHelpTemplate(helpTemplate)
 			cmd.RunE = caddycmd.WrapCommandFuncForCobra(cmdSign)
 		},
 	})
@@ -58,6 +76,7 @@ or the URL print the rewritten body or URL after the headers.`,
 		Name:  "providers",
 		Short: "Lists the webhook providers the gateway verifies",
 		CobraFunc: func(cmd *cobra.Command) {
+			cmd.SetHelpTemplate(helpTemplate)
 			cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) {
 				return 0, writeProviders(os.Stdout)
 			})
@@ -65,9 +84,16 @@ or the URL print the rewritten body or URL after the headers.`,
 	})
 }
 
+// helpTemplate is cobra's own, for our subcommands: Caddy's adds a
+// footer that sends readers to Caddy's documentation, which does not
+// describe them.
+var helpTemplate = (&cobra.Command{}).HelpTemplate()
+
 // signOptions is a signing request from the command line.
 type signOptions struct {
 	Provider  string
+	Config    string // a config file whose route for Provider signs
+	Adapter   string
 	Secret    string
 	Body      []byte
 	URL       string
@@ -77,19 +103,27 @@ type signOptions struct {
 	Header    http.Header
 }
 
+// senderHeaders are headers a provider sends beside its signature that
+// its own SDK checks, so that what sign prints passes the SDK too.
+var senderHeaders = map[string]http.Header{
+	// https://developer.box.com/guides/webhooks/v2/: both are constant,
+	// and Box's SDKs refuse a delivery without them.
+	"box": {"Box-Signature-Version": {"1"}, "Box-Signature-Algorithm": {"HmacSHA256"}},
+}
+
 // signDelivery produces the delivery the provider would send: its
 // headers and, for schemes that sign inside them, its body and URL.
 func signDelivery(o signOptions) (*provider.Message, error) {
-	p, ok := provider.Lookup(o.Provider)
-	if !ok {
-		return nil, fmt.Errorf("unknown provider %q (see `webhook-gateway providers`)", o.Provider)
+	p, o, err := o.signer()
+	if err != nil {
+		return nil, err
 	}
 	secrets, err := resolveSecrets([]string{o.Secret})
 	if err != nil {
 		return nil, err
 	}
 	if o.ID == "" {
-		o.ID = randomID()
+		o.ID = uuid.NewString()
 	}
 	if o.Timestamp.IsZero() {
 		o.Timestamp = time.Now()
@@ -104,13 +138,118 @@ func signDelivery(o signOptions) (*provider.Message, error) {
 	if err := p.Scheme.Sign(secrets[0], m); err != nil {
 		return nil, fmt.Errorf("signing as %s: %w", p.Name, err)
 	}
+	addMissing(m.Header, senderHeaders[p.Name])
+	addDeliveryID(m.Header, p.EventID, o.ID)
 	return m, nil
 }
 
-func randomID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return "msg_" + hex.EncodeToString(b[:])
+// signer finds the provider to sign as: a built-in one, or with Config
+// the route that config gives it, whose secret and webhook id fill in
+// what the command line left out.
+func (o signOptions) signer() (*provider.Provider, signOptions, error) {
+	if o.Config == "" {
+		p, ok := provider.Lookup(o.Provider)
+		if !ok {
+			return nil, o, fmt.Errorf("unknown provider %q (see `webhook-gateway providers`, or give --config for a route described by a scheme block)", o.Provider)
+		}
+		return p, o, nil
+	}
+	h, err := routeFromConfig(o.Config, o.Adapter, o.Provider)
+	if err != nil {
+		return nil, o, err
+	}
+	p, err := h.resolveProvider()
+	if err != nil {
+		return nil, o, err
+	}
+	if o.Secret == "" && len(h.Secrets) > 0 {
+		o.Secret = h.Secrets[0]
+	}
+	o.WebhookID = cmp.Or(o.WebhookID, h.WebhookID)
+	return p, o, nil
+}
+
+// routeFromConfig finds the one webhook_gateway handler of a config
+// file whose provider or source is name.
+func routeFromConfig(path, adapter, name string) (*Handler, error) {
+	cfg, _, _, err := caddycmd.LoadConfig(path, adapter)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", path, err)
+	}
+	var tree any
+	if err := json.Unmarshal(cfg, &tree); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var found, names []string
+	var match *Handler
+	for _, raw := range webhookHandlers(tree) {
+		h := new(Handler)
+		if err := json.Unmarshal(raw, h); err != nil {
+			return nil, fmt.Errorf("reading a webhook_gateway handler of %s: %w", path, err)
+		}
+		names = append(names, h.Provider)
+		if h.Provider == name || h.Source == name {
+			found, match = append(found, h.Provider), h
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no webhook_gateway route for %q in %s (its routes: %s)", name, path, strings.Join(names, ", "))
+	case 1:
+		return match, nil
+	}
+	return nil, fmt.Errorf("%d webhook_gateway routes for %q in %s: give each a source and name the route by it", len(found), name, path)
+}
+
+// webhookHandlers walks a config's JSON for our handlers, wherever
+// routes, subroutes or named routes put them.
+func webhookHandlers(node any) []json.RawMessage {
+	var out []json.RawMessage
+	switch n := node.(type) {
+	case map[string]any:
+		if n["handler"] == "webhook_gateway" {
+			raw, _ := json.Marshal(n)
+			return []json.RawMessage{raw}
+		}
+		keys := slices.Sorted(maps.Keys(n))
+		for _, k := range keys {
+			out = append(out, webhookHandlers(n[k])...)
+		}
+	case []any:
+		for _, v := range n {
+			out = append(out, webhookHandlers(v)...)
+		}
+	}
+	return out
+}
+
+// addMissing adds the headers of extra that h lacks; what the user gave
+// with --header wins.
+func addMissing(h, extra http.Header) {
+	for k, v := range extra {
+		if h.Get(k) == "" {
+			h[k] = slices.Clone(v)
+		}
+	}
+}
+
+// addDeliveryID sends the id in the provider's delivery-id header (as
+// GitHub's X-GitHub-Delivery) when the scheme did not already send it,
+// so that a signed delivery carries what a real one does.
+func addDeliveryID(h http.Header, fields []provider.Field, id string) {
+	first := ""
+	for _, f := range fields {
+		if f.Header == "" {
+			continue
+		}
+		if h.Get(f.Header) != "" {
+			return
+		}
+		first = cmp.Or(first, f.Header)
+	}
+	if first != "" {
+		h.Set(first, id)
+	}
 }
 
 func cmdSign(fl caddycmd.Flags) (int, error) {
@@ -138,14 +277,16 @@ const exitBadFlags = 2
 func signOptionsFromFlags(fl caddycmd.Flags) (signOptions, error) {
 	o := signOptions{
 		Provider:  fl.String("provider"),
+		Config:    fl.String("config"),
+		Adapter:   fl.String("adapter"),
 		Secret:    fl.String("secret"),
 		URL:       fl.String("url"),
 		ID:        fl.String("id"),
 		WebhookID: fl.String("webhook-id"),
 		Header:    http.Header{},
 	}
-	if o.Provider == "" || o.Secret == "" {
-		return o, fmt.Errorf("--provider and --secret are required")
+	if o.Provider == "" || o.Secret == "" && o.Config == "" {
+		return o, fmt.Errorf("--provider and --secret (or --config) are required")
 	}
 	if ts, _ := fl.GetInt64("timestamp"); ts != 0 {
 		o.Timestamp = time.Unix(ts, 0)
@@ -227,7 +368,8 @@ func sendClient(insecure bool, cacert string) (*http.Client, error) {
 }
 
 // sendDelivery POSTs the signed payload and prints the answer; the exit
-// code is 0 for a 2xx answer.
+// code is 0 for a 2xx answer. Any other answer is an error, so that a
+// script or CI step that sends a test delivery fails when it is refused.
 func sendDelivery(client *http.Client, m *provider.Message, out io.Writer) (int, error) {
 	if m.URL == "" {
 		return exitBadFlags, fmt.Errorf("--send needs --url")
@@ -253,9 +395,9 @@ func sendDelivery(client *http.Client, m *provider.Message, out io.Writer) (int,
 			fmt.Fprintf(out, "%s: %s\n", name, v)
 		}
 	}
-	fmt.Fprintf(out, "%s\n", body)
+	fmt.Fprintf(out, "%s\n", bytes.TrimRight(body, "\n"))
 	if resp.StatusCode/100 != 2 {
-		return 1, nil
+		return 1, fmt.Errorf("%s answered %s: the delivery was not accepted", m.URL, resp.Status)
 	}
 	return 0, nil
 }

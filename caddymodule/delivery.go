@@ -13,6 +13,9 @@ type delivery struct {
 	start         time.Time
 	provider      string
 	eventID       string
+	signedID      string // eventID when the signature covers it
+	nonce         string // the signed single-use value, if any
+	bodySHA256    string // hex, set once verified
 	eventType     string
 	outcome       string
 	reason        string
@@ -39,6 +42,9 @@ func (h *Handler) logDelivery(d *delivery) {
 		zap.Int("status", d.status),
 		zap.Int64("bytes", d.bytes),
 		zap.Duration("duration", elapsed),
+	}
+	if d.eventID != "" {
+		fields = append(fields, zap.Bool("event_id_signed", d.signedID != ""))
 	}
 	if d.reason != "" {
 		fields = append(fields, zap.String("reason", d.reason))

@@ -183,7 +183,7 @@ func TestRedisOutage(t *testing.T) {
 	srv := testredis.Start(t)
 	up := gatewaytest.NewUpstream(t)
 	site := stripeRoute("idempotency 1h\nstore_timeout 300ms", up.Addr()) +
-		fmt.Sprintf("route /allow {\nwebhook_gateway github {\nsecret s\nidempotency 1h\non_store_error allow\nstore_timeout 300ms\n}\nreverse_proxy %s\n}\n", up.Addr())
+		fmt.Sprintf("route /allow {\nwebhook_gateway github {\nsecret s\nidempotency 1h {\nkey {webhook.event_id}\n}\non_store_error allow\nstore_timeout 300ms\n}\nreverse_proxy %s\n}\n", up.Addr())
 	g := gatewaytest.Start(t, "webhook_gateway {\n redis "+srv.URL()+"\n}", site)
 	github := routes[1]
 	sendAllow := func(id string) *http.Response {

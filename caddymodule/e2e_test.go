@@ -37,6 +37,10 @@ var acmeScheme = &provider.HMAC{
 	Content:         "{timestamp}.{body}",
 }
 
+// acme512Scheme is a custom scheme whose padded base64 SHA-512
+// signatures fill the decoding buffer exactly.
+var acme512Scheme = &provider.HMAC{Header: []string{"X-Acme512-Signature"}, Algorithm: provider.SHA512, Encoding: provider.Base64}
+
 func builtin(name string) provider.Scheme {
 	p, ok := provider.Lookup(name)
 	if !ok {
@@ -96,6 +100,17 @@ var routes = []route{
 		sigHeader: "X-Acme-Signature", timed: true,
 		body:   `{"kind":"thing.happened"}`,
 		wantID: "msg_e2e",
+	},
+	{
+		name: "acme_sha512_base64", provider: "acme512", scheme: acme512Scheme, secret: "e2e acme512 secret",
+		sigHeader: "X-Acme512-Signature",
+		block: `secret "e2e acme512 secret"
+			scheme hmac {
+				header X-Acme512-Signature
+				algorithm sha512
+				encoding base64
+			}`,
+		body: `{"kind":"thing.happened"}`,
 	},
 }
 

@@ -67,3 +67,59 @@ func TestURLSigningUsesTheURLTheProviderCalled(t *testing.T) {
 		})
 	}
 }
+
+// TestPublicURLQueryIsNeverTrusted: a public_url that carries a query
+// (the URL Mailchimp was given, ?secret= included) lends no part of it to
+// the request: a token is read, and a URL signed, only from what the
+// client sent.
+func TestPublicURLQueryIsNeverTrusted(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	site := fmt.Sprintf(`route /mc {
+		webhook_gateway mailchimp {
+			secret s3cret
+			public_url "https://hooks.example.com/mc?secret=s3cret"
+		}
+		reverse_proxy %s
+	}
+	route /pinned {
+		webhook_gateway twilio {
+			secret twilio-token
+			public_url "https://hooks.example.com/voice?foo=1"
+		}
+		reverse_proxy %s
+	}`, up.Addr(), up.Addr())
+	g := gatewaytest.Start(t, "", site)
+	twilio, _ := provider.Lookup("twilio")
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	twilioSigned := func(u string) http.Header {
+		m := &provider.Message{Method: http.MethodPost, URL: u, Body: []byte("CallSid=CA1"), Header: form.Clone()}
+		if err := twilio.Scheme.Sign("twilio-token", m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Header
+	}
+	cases := []struct {
+		name, path string
+		header     http.Header
+		status     int
+	}{
+		{"mailchimp_without_secret", "/mc", form, http.StatusUnauthorized},
+		{"mailchimp_wrong_secret", "/mc?secret=guess", form, http.StatusUnauthorized},
+		{"mailchimp_with_secret", "/mc?secret=s3cret", form, http.StatusOK},
+		{"twilio_query_not_sent", "/pinned", twilioSigned("https://hooks.example.com/voice?foo=1"), http.StatusUnauthorized},
+		{"twilio_other_query_sent", "/pinned?foo=2", twilioSigned("https://hooks.example.com/voice?foo=1"), http.StatusUnauthorized},
+		{"twilio_query_as_sent", "/pinned?foo=1", twilioSigned("https://hooks.example.com/voice?foo=1"), http.StatusOK},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			up.Reset()
+			resp, got := post(t, g, c.path, c.header, "CallSid=CA1")
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, got, c.status)
+			}
+			if want := map[bool]int{true: 1, false: 0}[c.status == http.StatusOK]; up.Count() != want {
+				t.Fatalf("upstream got %d requests, want %d", up.Count(), want)
+			}
+		})
+	}
+}

@@ -87,7 +87,8 @@ func vectorRoute(t *testing.T, dir string, i int, v *vectors.Vector, upstream st
 		fmt.Fprintf(&block, "webhook_id %q\n", webhookID)
 	}
 	if v.URL != "" {
-		fmt.Fprintf(&block, "public_url %q\n", v.URL)
+		base, _, _ := strings.Cut(v.URL, "?")
+		fmt.Fprintf(&block, "public_url %q\n", base)
 	}
 	fmt.Fprintf(&block, "methods POST %s\n", method(v))
 	// Several vectors share a provider: each route is its own sender.
@@ -112,7 +113,12 @@ func vectorRequest(t *testing.T, g *gatewaytest.Gateway, i int, v *vectors.Vecto
 			t.Fatal(err)
 		}
 	}
-	req, err := http.NewRequest(method(v), fmt.Sprintf("%s/v/%02d", g.URL, i), strings.NewReader(v.Body))
+	target := fmt.Sprintf("%s/v/%02d", g.URL, i)
+	if _, query, ok := strings.Cut(v.URL, "?"); ok {
+		// The query is read from the request, as the provider sends it.
+		target += "?" + query
+	}
+	req, err := http.NewRequest(method(v), target, strings.NewReader(v.Body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,17 +47,19 @@ type Handler struct {
 	// Secrets verify signatures. Several are tried in order, so a new
 	// secret can be added before the old one is retired. {env.NAME} and
 	// {file./path} placeholders are resolved once, at provision time.
-	// Required.
+	// Required, except by a provider whose handshake hands the secret to
+	// the app (Asana): until it is set, every delivery is refused.
 	Secrets []string `json:"secrets,omitempty"`
 
 	// Tolerance bounds the distance between a delivery's signed timestamp
-	// and the gateway's clock, both ways. Default: the provider's (5m for
-	// most providers that sign a timestamp). Negative: no check.
+	// and the gateway's clock, both ways. Default: the provider's documented
+	// value, else 5m for any scheme that signs a time. Negative: no check.
 	Tolerance caddy.Duration `json:"tolerance,omitempty"`
 
 	// PublicURL is the URL the provider was told to call, for providers
 	// that sign it. Default: the URL of the request as received, before
-	// any rewrite, with the scheme from the connection.
+	// any rewrite, with the scheme from the connection. Only its scheme,
+	// host and path are used: the query is always the request's.
 	PublicURL string `json:"public_url,omitempty"`
 
 	// MaxBody caps the request body in bytes; a larger one gets 413
@@ -115,8 +117,17 @@ type Handler struct {
 
 	// LogBody adds up to this many bytes of each delivery's body to its
 	// log line, for debugging a route. Bodies carry customer data, so
-	// the default is 0: never.
+	// the default is 0: never. Signatures inside the body (Mailgun,
+	// Adyen, Braintree) are redacted.
 	LogBody int64 `json:"log_body,omitempty"`
+
+	// KeepCredentials forwards the static tokens a provider sends as its
+	// proof (X-Gitlab-Token, X-Telegram-Bot-Api-Secret-Token,
+	// Cf-Webhook-Auth, basic auth, Mailchimp's ?secret=), for an app that
+	// checks them itself. Default: false, they are removed once verified,
+	// so that the secret stays at the gateway. Signatures are forwarded
+	// either way: they reveal no secret.
+	KeepCredentials bool `json:"keep_credentials,omitempty"`
 
 	app      *App
 	provider *provider.Provider
@@ -125,6 +136,10 @@ type Handler struct {
 	methods  []string
 	logger   *zap.Logger
 	metrics  *metrics
+
+	// credentials are the request parts that carry the scheme's token
+	// or signatures, read once from its description.
+	credentials provider.Credentials
 }
 
 // CaddyModule returns the Caddy module information.
@@ -148,13 +163,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.provider = p
-	if h.secrets, err = resolveSecrets(h.Secrets); err != nil {
+	if err := h.checkDefaultKey(p); err != nil {
+		return err
+	}
+	h.credentials = p.Describe().Credentials
+	if err := h.resolvePlaceholders(); err != nil {
 		return fmt.Errorf("provider %s: %w", h.Provider, err)
 	}
 	h.verifier, err = p.NewVerifier(provider.VerifierConfig{
 		Secrets:   h.secrets,
 		Tolerance: time.Duration(h.Tolerance),
-		WebhookID: caddy.NewReplacer().ReplaceKnown(h.WebhookID, ""),
+		WebhookID: h.WebhookID,
 	})
 	if err != nil {
 		return err
@@ -204,25 +223,26 @@ func resolveSecrets(raw []string) ([]string, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("no secret configured")
 	}
-	repl := caddy.NewReplacer()
-	out := make([]string, len(raw))
-	for i, s := range raw {
-		v := repl.ReplaceKnown(s, "")
-		if strings.TrimSpace(v) == "" {
-			return nil, fmt.Errorf("secret #%d (%s) resolved to an empty value", i+1, placeholderOnly(s))
-		}
-		out[i] = v
-	}
-	return out, nil
+	return resolveOptions("secret", raw)
 }
 
-// placeholderOnly names a secret in an error only by its placeholder:
-// a literal secret is never echoed.
-func placeholderOnly(s string) string {
-	if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
-		return s
+// resolvePlaceholders expands {env.*} and {file.*} in every option that
+// holds a secret or an address, before anything validates or uses them.
+func (h *Handler) resolvePlaceholders() error {
+	var err error
+	if h.secrets, err = resolveSecrets(h.Secrets); err != nil && !awaitsSecret(h) {
+		return err
 	}
-	return "a literal value"
+	options := []struct {
+		name  string
+		value *string
+	}{{"verify_token", &h.VerifyToken}, {"webhook_id", &h.WebhookID}, {"public_url", &h.PublicURL}}
+	for _, o := range options {
+		if *o.value, err = resolveOption(o.name, *o.value); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (h *Handler) allowedMethods() []string {
@@ -246,10 +266,20 @@ func (h *Handler) Validate() error {
 	if h.MaxBody < 0 || h.LogBody < 0 {
 		return fmt.Errorf("max_body and log_body must not be negative")
 	}
-	if s := h.RefusalStatus; s != 0 && (s < 400 || s > 499) {
-		return fmt.Errorf("refusal_status %d is not a 4xx status", s)
+	if err := checkRefusalStatus(h.RefusalStatus); err != nil {
+		return err
 	}
 	return h.validateState()
+}
+
+// checkRefusalStatus refuses a status that would tell the provider a
+// refused delivery arrived, or that it may retry a forgery forever; 0
+// means the default.
+func checkRefusalStatus(s int) error {
+	if s != 0 && (s < 400 || s > 499) {
+		return fmt.Errorf("refusal_status %d is not a 4xx status", s)
+	}
+	return nil
 }
 
 func (h *Handler) maxBody() int64 {
@@ -269,13 +299,13 @@ func (h *Handler) refusalStatus() int {
 	return http.StatusUnauthorized
 }
 
-func (h *Handler) eventFields() (id, typ []provider.Field) {
+func (h *Handler) eventFields(p *provider.Provider) (id, typ []provider.Field) {
 	id, typ = h.EventID, h.EventType
 	if len(id) == 0 {
-		id = h.provider.EventID
+		id = p.EventID
 	}
 	if len(typ) == 0 {
-		typ = h.provider.EventType
+		typ = p.EventType
 	}
 	return id, typ
 }

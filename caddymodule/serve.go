@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,7 +16,11 @@ import (
 )
 
 // Headers the upstream receives with a verified delivery. Any copy sent
-// by the client is removed first, so the upstream can trust them.
+// by the client is removed first, so the upstream can trust them. The
+// event id and type are sent as read, except that "%", control
+// characters (which no header value may hold) and a space at either end
+// (which HTTP trims) are percent-encoded: an id such as "a\r\nb" arrives
+// as "a%0D%0Ab" and url.PathUnescape gives it back exactly.
 const (
 	HeaderProvider  = "Webhook-Gateway-Provider"
 	HeaderEventID   = "Webhook-Gateway-Event-Id"
@@ -35,40 +41,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	if !h.methodAllowed(r.Method) {
 		w.Header().Set("Allow", strings.Join(h.methods, ", "))
-		return h.refuse(w, d, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not accepted here")
+		return h.refuseUnread(w, r, d, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not accepted here")
 	}
 	if h.FloodLimit != nil && h.flood(w, r, d) {
 		return nil
 	}
-	buf, err := readBody(r, h.maxBody())
+	body, err := readBody(r, h.maxBody())
 	if errors.Is(err, errBodyTooLarge) {
-		return h.refuse(w, d, http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds the limit of "+formatBytes(h.maxBody()))
+		return h.refuseUnread(w, r, d, http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds the limit of "+formatBytes(h.maxBody()))
 	}
 	if err != nil {
-		return h.refuse(w, d, http.StatusBadRequest, "body_unreadable", "the request body could not be read")
+		return h.refuseUnread(w, r, d, http.StatusBadRequest, "body_unreadable", "the request body could not be read")
 	}
-	body := restoreBody(r, buf)
-	defer body.done()
-	d.bytes = int64(buf.Len())
+	defer body.release()
+	restoreBody(r, body)
+	raw := body.bytes()
+	d.bytes = int64(len(raw))
 	if h.LogBody > 0 {
-		// A copy: the buffer goes back to the pool before the line is
-		// written.
-		d.body = append([]byte{}, buf.Bytes()[:min(int64(buf.Len()), h.LogBody)]...)
+		d.body = h.loggedBody(r, raw)
 	}
 
-	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: buf.Bytes(), Now: d.start}
-	if ans, ok := h.handshake(req, (provider.Handshake).BeforeVerify); ok {
+	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: raw, Now: d.start}
+	if ans, ok := h.handshake(req, nil); ok {
+		if ans.Forward {
+			return h.forwardHandshake(w, r, d, ans, next)
+		}
 		return h.answer(w, d, ans)
 	}
 	verified, err := h.verifier.Verify(req)
 	if err != nil {
 		return h.refuseVerification(w, d, err)
 	}
-	if ans, ok := h.handshake(req, (provider.Handshake).AfterVerify); ok {
+	if ans, ok := h.handshake(req, &verified); ok {
 		return h.answer(w, d, ans)
 	}
-	h.identify(r, d, verified, buf.Bytes())
-	c, answered := h.admit(w, r, d, buf.Bytes())
+	unmark(r.Header)
+	h.identify(r, req, d, verified)
+	h.dropCredentials(r)
+	c, answered := h.admit(w, r, d)
 	if answered {
 		return nil
 	}
@@ -82,15 +92,6 @@ func (h *Handler) methodAllowed(method string) bool {
 		}
 	}
 	return false
-}
-
-// handshake runs one phase of the provider's challenge handling.
-func (h *Handler) handshake(req *provider.Request, phase func(provider.Handshake, *provider.Request, provider.HandshakeConfig) (*provider.Answer, bool)) (*provider.Answer, bool) {
-	hs := h.provider.Handshake
-	if hs == nil {
-		return nil, false
-	}
-	return phase(hs, req, provider.HandshakeConfig{Secrets: h.secrets, VerifyToken: h.VerifyToken})
 }
 
 func (h *Handler) answer(w http.ResponseWriter, d *delivery, ans *provider.Answer) error {
@@ -123,17 +124,45 @@ func (h *Handler) refuse(w http.ResponseWriter, d *delivery, status int, reason,
 	return nil
 }
 
-// identify reads the event's id and type and publishes them as
-// placeholders and upstream headers.
-func (h *Handler) identify(r *http.Request, d *delivery, v provider.Verified, body []byte) {
-	idFields, typeFields := h.eventFields()
-	d.eventID = provider.Extract(idFields, r.Header, body)
-	d.eventType = provider.Extract(typeFields, r.Header, body)
+// refuseUnread refuses a request whose body has not been read whole. It
+// closes an HTTP/1 connection after the answer: otherwise Go's server
+// would first drain the body, and a client that holds its body back
+// (Expect: 100-continue, or a large declared length) would wait for an
+// answer that never comes. HTTP/2 resets the stream instead.
+func (h *Handler) refuseUnread(w http.ResponseWriter, r *http.Request, d *delivery, status int, reason, detail string) error {
+	closeUnread(w, r)
+	return h.refuse(w, d, status, reason, detail)
+}
+
+// closeUnread asks Go's HTTP/1 server to close the connection after the
+// answer instead of reading the rest of the body.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// identify reads what the delivery says about itself and publishes it as
+// placeholders and upstream headers. The event id is shown even when no
+// signature covers it, for information; only a signed id becomes the
+// default idempotency key, and only a signed nonce is remembered.
+func (h *Handler) identify(r *http.Request, req *provider.Request, d *delivery, v provider.Verified) {
+	idFields, typeFields := h.eventFields(h.provider)
+	var signed bool
+	d.eventID, signed = provider.Identify(idFields, req, v)
+	if signed {
+		d.signedID = d.eventID
+	}
+	d.nonce = v.Nonce
+	d.eventType = provider.Extract(typeFields, r.Header, req.Body)
+	sum := sha256.Sum256(req.Body)
+	d.bodySHA256 = hex.EncodeToString(sum[:])
 
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("webhook.provider", d.provider)
 		repl.Set("webhook.event_id", d.eventID)
 		repl.Set("webhook.event_type", d.eventType)
+		repl.Set("webhook.body_sha256", d.bodySHA256)
 		ts := ""
 		if !v.Timestamp.IsZero() {
 			ts = v.Timestamp.UTC().Format(time.RFC3339)
@@ -142,8 +171,34 @@ func (h *Handler) identify(r *http.Request, d *delivery, v provider.Verified, bo
 	}
 	// The names are canonical already, so the map is used directly.
 	r.Header[HeaderProvider] = []string{d.provider}
-	setOrDelete(r.Header, HeaderEventID, d.eventID)
-	setOrDelete(r.Header, HeaderEventType, d.eventType)
+	setOrDelete(r.Header, HeaderEventID, headerSafe(d.eventID))
+	setOrDelete(r.Header, HeaderEventType, headerSafe(d.eventType))
+}
+
+// headerSafe percent-encodes what a header value cannot carry as is (see
+// HeaderEventID). Values that need nothing are returned unchanged.
+func headerSafe(v string) string {
+	unsafe := func(i int) bool {
+		c := v[i]
+		return c < 0x20 || c == 0x7f || c == '%' || (c == ' ' && (i == 0 || i == len(v)-1))
+	}
+	i := 0
+	for i < len(v) && !unsafe(i) {
+		i++
+	}
+	if i == len(v) {
+		return v
+	}
+	const hex = "0123456789ABCDEF"
+	out := []byte(v[:i])
+	for ; i < len(v); i++ {
+		if c := v[i]; unsafe(i) {
+			out = append(out, '%', hex[c>>4], hex[c&0xf])
+		} else {
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 // forward passes the delivery on, notes the upstream's answer and, when
@@ -211,10 +266,14 @@ func (h *Handler) publicURL(r *http.Request) string {
 		uri = r.URL.RequestURI()
 	}
 	if h.PublicURL != "" {
-		if _, query, ok := strings.Cut(uri, "?"); ok && !strings.Contains(h.PublicURL, "?") {
-			return h.PublicURL + "?" + query
+		// The query is always the request's own: a configured one would
+		// be signed or compared in place of what the sender sent
+		// (Mailchimp's ?secret= in public_url let any POST through).
+		base, _, _ := strings.Cut(h.PublicURL, "?")
+		if _, query, ok := strings.Cut(uri, "?"); ok {
+			return base + "?" + query
 		}
-		return h.PublicURL
+		return base
 	}
 	scheme := "http"
 	if r.TLS != nil {

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -72,8 +71,17 @@ type Idempotency struct {
 	// replay. Default: 24h.
 	Retention caddy.Duration `json:"retention,omitempty"`
 	// Key is the deduplication key, with placeholders resolved after
-	// verification. Default: {webhook.event_id}. A delivery whose key
-	// resolves to empty is forwarded without deduplication.
+	// verification. Default: the event id, only where a signature covers
+	// it (Stripe's body id, Standard Webhooks' webhook-id): a provider
+	// that signs none (GitHub, Shopify, GitLab, Twilio…) fails the
+	// config, since whoever replays a captured delivery could vary an
+	// unsigned id. For those, {webhook.body_sha256} (the hex SHA-256 of
+	// the body) is a key nobody can vary, but two genuine events with
+	// the same body then count as one; {webhook.event_id} takes the
+	// provider's id, signed or not, knowingly. A delivery whose key
+	// resolves to empty is forwarded without deduplication. A scheme
+	// that signs a single-use nonce (Mailgun's token) is always claimed
+	// by that nonce, with or without this option.
 	Key string `json:"key,omitempty"`
 	// Lease bounds how long an in-flight claim blocks redeliveries when
 	// its gateway dies before the upstream answers. Default: 60s.
@@ -112,9 +120,11 @@ const (
 // Date, Server and hop-by-hop headers are not.
 var replayedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Language", "Location", "Cache-Control"}
 
-// claim is an idempotency claim this delivery holds.
+// claim is an idempotency claim this delivery holds, and how long the
+// answer that completes it is kept.
 type claim struct {
 	source, key, owner string
+	retention          time.Duration
 }
 
 func (h *Handler) source() string {
@@ -134,6 +144,7 @@ func (h *Handler) flood(w http.ResponseWriter, r *http.Request, d *delivery) boo
 	if err != nil || res.Rate.Allowed {
 		return false
 	}
+	closeUnread(w, r)
 	h.refuseRate(w, d, "flood_limited", res.Rate)
 	return true
 }
@@ -141,8 +152,8 @@ func (h *Handler) flood(w http.ResponseWriter, r *http.Request, d *delivery) boo
 // admit runs the rate limit and the idempotency claim in one store round
 // trip. It returns the claim held, if any, and whether the request has
 // already been answered.
-func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery, body []byte) (*claim, bool) {
-	a := h.admission(r, d, body)
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery) (*claim, bool) {
+	a, retention := h.admission(r, d)
 	if a.RateKey == "" && a.IdemKey == "" {
 		return nil, false
 	}
@@ -158,7 +169,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery, bod
 	}
 	switch res.State {
 	case store.ClaimAcquired:
-		return &claim{source: a.Source, key: a.IdemKey, owner: a.Owner}, false
+		return &claim{source: a.Source, key: a.IdemKey, owner: a.Owner, retention: retention}, false
 	case store.ClaimInFlight:
 		d.outcome, d.reason, d.status = "in_flight", "in_flight", http.StatusConflict
 		writeProblem(w, http.StatusConflict, "in_flight", "this event is being delivered; retry later", res.RetryAfter)
@@ -174,26 +185,20 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery, bod
 	return nil, false
 }
 
-func (h *Handler) admission(r *http.Request, d *delivery, body []byte) store.Admission {
+// admission is what admit asks of the store, and how long a claim it
+// takes keeps its answer.
+func (h *Handler) admission(r *http.Request, d *delivery) (store.Admission, time.Duration) {
 	a := store.Admission{Source: h.source()}
 	if rl := h.RateLimit; rl != nil {
 		a.RateKey, a.Limit = rl.bucket(r, d, "rate_limit", h.source()), rl.limit()
 	}
-	if idem := h.Idempotency; idem != nil {
-		// The default key is the event id identify already read; only
-		// a configured key needs the replacer.
-		a.IdemKey = d.eventID
-		if idem.Key != "" {
-			a.IdemKey = replace(r, idem.Key)
-		}
-		if a.IdemKey != "" {
-			sum := sha256.Sum256(body)
-			a.Fingerprint = hex.EncodeToString(sum[:])
-			a.Owner = newOwner()
-			a.Lease = durationOr(idem.Lease, defaultLease)
-		}
+	var retention time.Duration
+	if a.IdemKey, retention = h.claimKey(r, d); a.IdemKey != "" {
+		a.Fingerprint = d.bodySHA256
+		a.Owner = newOwner()
+		a.Lease = h.lease()
 	}
-	return a
+	return a, retention
 }
 
 // storeFailed follows on_store_error: refuse with 503, or let the
@@ -242,7 +247,7 @@ func (h *Handler) replay(w http.ResponseWriter, d *delivery, resp *store.Respons
 func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, upstreamErr error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), finishTimeout)
 	defer cancel()
-	if shouldRelease(rec.status, upstreamErr, h.Idempotency.stored) {
+	if shouldRelease(rec.status, upstreamErr, h.storedStatus()) {
 		if err := h.app.shared.Release(ctx, c.source, c.key, c.owner); err != nil {
 			h.metrics.storeError(d.provider, "release")
 			h.logger.Error("releasing idempotency claim", zap.String("provider", d.provider), zap.String("event_id", d.eventID), zap.Error(err))
@@ -254,7 +259,7 @@ func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, 
 	if !rec.overflow {
 		resp.Body = rec.body.Bytes()
 	}
-	err := h.app.shared.Complete(ctx, c.source, c.key, c.owner, resp, durationOr(h.Idempotency.Retention, defaultRetention))
+	err := h.app.shared.Complete(ctx, c.source, c.key, c.owner, resp, c.retention)
 	if err != nil {
 		h.metrics.storeError(d.provider, "complete")
 		level := h.logger.Error
@@ -271,7 +276,7 @@ func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, 
 // event within one lease. stop ends the renewals and waits for one under
 // way, so that none runs once the claim is settled.
 func (h *Handler) renew(r *http.Request, d *delivery, c *claim) (stop func()) {
-	lease := durationOr(h.Idempotency.Lease, defaultLease)
+	lease := h.lease()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -312,6 +317,15 @@ func shouldRelease(status int, err error, stored statusSet) bool {
 		return false
 	}
 	return !stored.has(status)
+}
+
+// storedStatus is store_status: nothing beyond 2xx for a claim taken
+// without idempotency (a nonce's).
+func (h *Handler) storedStatus() statusSet {
+	if h.Idempotency == nil {
+		return nil
+	}
+	return h.Idempotency.stored
 }
 
 // alwaysRetried are the answers that say "not now" whatever the route
@@ -384,10 +398,7 @@ func (h *Handler) storeContext(parent context.Context) (context.Context, context
 }
 
 func (h *Handler) keepResponse() int64 {
-	if h.Idempotency == nil {
-		return 0
-	}
-	if h.Idempotency.StoreResponse > 0 {
+	if h.Idempotency != nil && h.Idempotency.StoreResponse > 0 {
 		return h.Idempotency.StoreResponse
 	}
 	return defaultStoreResponse

@@ -19,7 +19,9 @@ const maxBodyItems = 1000
 // BodyHMAC is the scheme of providers that put the signature in the body
 // next to the fields it covers: a JSON object (Mailgun), every item of a
 // JSON batch (Adyen's classic notifications), or a form (Braintree).
-// Only the listed fields are authenticated, not the rest of the body.
+// Only the listed fields are authenticated, not the rest of the body, so
+// a body that repeats a key is refused: parsers disagree about which of
+// the two values counts (see dupkey.go).
 type BodyHMAC struct {
 	// Form reads the body as urlencoded form fields rather than JSON;
 	// the paths below are then field names.
@@ -46,6 +48,16 @@ type BodyHMAC struct {
 	Fields    []string `json:"fields"`
 	Separator string   `json:"separator,omitempty"`
 
+	// ID lists signed fields (each one of Fields) whose values, joined
+	// by ":", are the event id: Mailgun's token, Adyen's pspReference
+	// with its eventCode and success. Only a body of one item has one:
+	// no single id names a batch.
+	ID []string `json:"id,omitempty"`
+
+	// Nonce is a signed field (one of Fields) whose value is single-use
+	// within the tolerance (Mailgun's token).
+	Nonce string `json:"nonce,omitempty"`
+
 	// Timestamp is the path to the signed send time, if any.
 	Timestamp       string          `json:"timestamp,omitempty"`
 	TimestampFormat TimestampFormat `json:"timestamp_format,omitempty"`
@@ -64,10 +76,33 @@ func (s *BodyHMAC) Describe() Description {
 	}
 	kind := "hmac-" + orDefault(string(s.Algorithm), "sha256") + "/" + orDefault(string(s.Encoding), "hex") + "/in-" + where
 	hdrs := make([]string, len(s.Signature))
+	fields := make([]string, len(s.Signature))
 	for i, path := range s.Signature {
 		hdrs[i] = where + ":" + path
+		fields[i] = path
+		if s.Items != "" {
+			fields[i] = s.Items + ".#." + path
+		}
 	}
-	return Description{Kind: kind, Headers: hdrs}
+	return Description{
+		Kind: kind, Headers: hdrs, Replay: s.replay(),
+		Credentials: Credentials{BodyFields: fields},
+	}
+}
+
+// replay is what stops a replay: a body covers only some fields, so an
+// attacker can vary the rest and a body hash stops nothing. A signed id
+// is there for a body of one item, as Adyen sends them.
+func (s *BodyHMAC) replay() string {
+	switch {
+	case s.Timestamp != "" && len(s.ID) > 0:
+		return ReplayTimestampAndID
+	case s.Timestamp != "":
+		return ReplayTimestamp
+	case len(s.ID) > 0:
+		return ReplayID
+	}
+	return ReplayNone
 }
 
 func (s *BodyHMAC) compile() (*compiled, error) {
@@ -76,6 +111,11 @@ func (s *BodyHMAC) compile() (*compiled, error) {
 	}
 	if s.Form && s.Items != "" {
 		return nil, fmt.Errorf("body hmac scheme: items needs a JSON body")
+	}
+	for _, path := range append(slices.Clip(s.ID), s.Nonce) {
+		if path != "" && !slices.Contains(s.Fields, path) {
+			return nil, fmt.Errorf("body hmac scheme: id or nonce %s is not a signed field", path)
+		}
 	}
 	// The header layout machinery gives hashing and encodings; the
 	// header name only labels errors.
@@ -109,23 +149,42 @@ type item interface {
 
 type jsonItem struct{ gjson.Result }
 
-func (j jsonItem) get(path string) string { return j.Get(path).String() }
+// get reads a number as it is written: gjson's String would give 1e3
+// and 1000.0 as "1000", so the signature of 1000 would also cover
+// spellings that other parsers read differently.
+func (j jsonItem) get(path string) string {
+	r := j.Get(path)
+	if r.Type == gjson.Number {
+		return r.Raw
+	}
+	return r.String()
+}
 
 type formItem struct{ url.Values }
 
 func (f formItem) get(name string) string { return f.Values.Get(name) }
 
-// items splits a body into its signed items.
+// items splits a body into its signed items, refusing a body that
+// repeats a key.
 func (s *BodyHMAC) items(body []byte) ([]item, error) {
 	if s.Form {
 		vals, err := parseForm(body)
 		if err != nil {
 			return nil, err
 		}
+		if name := formDuplicateKey(vals); name != "" {
+			return nil, refuse(ReasonMalformedSignature, "form repeats field %.64q", name)
+		}
 		return []item{formItem{vals}}, nil
 	}
-	if !gjson.ValidBytes(body) {
+	// The key check runs first: it also bounds the nesting that gjson's
+	// validator would recurse into.
+	key, err := jsonDuplicateKey(body)
+	if err != nil || !gjson.ValidBytes(body) {
 		return nil, refuse(ReasonMalformedSignature, "body is not valid JSON")
+	}
+	if key != "" {
+		return nil, refuse(ReasonMalformedSignature, "body repeats key %.64q in one object", key)
 	}
 	root := gjson.ParseBytes(body)
 	if s.Items == "" {
@@ -196,48 +255,73 @@ func (v *bodyVerifier) Verify(r *Request) (Verified, error) {
 	if err != nil {
 		return Verified{}, err
 	}
-	var out Verified
+	// Every item verified: the first one's time and secret stand for
+	// the body.
+	out := Verified{Body: BodyParts, Secret: -1}
 	for i, it := range items {
-		ts, err := v.verifyItem(it, r.Now)
+		ts, secret, err := v.verifyItem(it, r.Now)
 		if err != nil {
 			if len(items) > 1 {
 				err.Detail = fmt.Sprintf("item %d: %s", i, err.Detail)
 			}
 			return Verified{}, err
 		}
-		out.Timestamp = ts
+		if out.Secret < 0 {
+			out.Timestamp, out.Secret = ts, secret
+		}
+	}
+	if len(items) == 1 {
+		out.ID = v.s.signedID(items[0])
+		if v.s.Nonce != "" {
+			out.Nonce = items[0].get(v.s.Nonce)
+		}
 	}
 	return out, nil
 }
 
-func (v *bodyVerifier) verifyItem(it item, now time.Time) (time.Time, *Error) {
+// signedID joins the item's id fields, or is empty if any is.
+func (s *BodyHMAC) signedID(it item) string {
+	parts := make([]string, len(s.ID))
+	for i, path := range s.ID {
+		if parts[i] = it.get(path); parts[i] == "" {
+			return ""
+		}
+	}
+	return strings.Join(parts, ":")
+}
+
+// verifyItem checks one item and returns its signed time and the
+// position of the secret that verified it.
+func (v *bodyVerifier) verifyItem(it item, now time.Time) (time.Time, int, *Error) {
 	var ts time.Time
 	if v.s.Timestamp != "" {
 		raw := it.get(v.s.Timestamp)
 		if raw == "" {
-			return ts, refuse(ReasonMissingTimestamp, "timestamp %s is missing", v.s.Timestamp)
+			return ts, 0, refuse(ReasonMissingTimestamp, "timestamp %s is missing", v.s.Timestamp)
 		}
 		var err error
 		if ts, err = v.c.TimestampFormat.parse(raw); err != nil {
-			return ts, refuse(ReasonMalformedTimestamp, "timestamp %s is %v", v.s.Timestamp, err)
+			return ts, 0, refuse(ReasonMalformedTimestamp, "timestamp %s is %v", v.s.Timestamp, err)
 		}
 		if err := checkFreshness(ts, now, v.tolerance); err != nil {
-			return ts, err.(*Error)
+			return ts, 0, err.(*Error)
 		}
 	}
 	cands := v.s.candidates(it)
 	if len(cands) == 0 {
-		return ts, refuse(ReasonMissingSignature, "signature %s is missing", strings.Join(v.s.Signature, " or "))
+		return ts, 0, refuse(ReasonMissingSignature, "signature %s is missing", strings.Join(v.s.Signature, " or "))
 	}
-	if !v.match(v.s.content(it), cands) {
-		return ts, refuse(ReasonSignatureMismatch, "no signature in %s matches a configured secret", strings.Join(v.s.Signature, " or "))
+	secret, ok := v.match(v.s.content(it), cands)
+	if !ok {
+		return ts, 0, refuse(ReasonSignatureMismatch, "no signature in %s matches a configured secret", strings.Join(v.s.Signature, " or "))
 	}
-	return ts, nil
+	return ts, secret, nil
 }
 
-func (v *bodyVerifier) match(content string, cands []string) bool {
+// match returns the position of the first secret that signs content.
+func (v *bodyVerifier) match(content string, cands []string) (int, bool) {
 	var got [sha512.Size]byte
-	for _, pool := range v.macs {
+	for i, pool := range v.macs {
 		mac := pool.get()
 		io.WriteString(mac, content)
 		expected := mac.Sum(mac.sum[:0])
@@ -248,10 +332,10 @@ func (v *bodyVerifier) match(content string, cands []string) bool {
 		}
 		pool.put(mac)
 		if found {
-			return true
+			return i, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // Sign implements Scheme: it writes the signature of every item into

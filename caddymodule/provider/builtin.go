@@ -70,6 +70,8 @@ var builtin = []*Provider{
 			Scheme:   standardWebhooks("webhook", "svix"),
 			prefixes: []string{"whpk_", "whsk_"},
 			alt:      &PublicKey{Algorithm: Ed25519, Layout: *standardWebhooksV1a("webhook", "svix")},
+			mine:     "whsec_",
+			altKey:   isEd25519PublicKey,
 		},
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{{Header: "Webhook-Id"}, {Header: "Svix-Id"}},

@@ -7,8 +7,9 @@ import (
 
 // The catalog's providers beyond the first few (builtin.go): each is a
 // row of data over a scheme. testdata/catalog.md gives every source;
-// where it marks a tolerance as unverified the row has none, since the
-// idempotency store already turns a replayed event away.
+// where it marks a tolerance as unverified the row has none and a scheme
+// that signs a time gets DefaultTolerance: many providers sign no id, so
+// a signed time is what bounds a replay.
 func init() {
 	for _, p := range catalog {
 		Register(p)
@@ -64,9 +65,11 @@ var catalog = []*Provider{
 		Docs:   "https://airtable.com/developers/web/api/webhooks-overview",
 	},
 	{
-		Name:      "asana",
-		Scheme:    bodyHex("X-Hook-Signature"),
-		Handshake: HeaderChallenge{Header: "X-Hook-Secret"},
+		Name:   "asana",
+		Scheme: bodyHex("X-Hook-Signature"),
+		// The handshake carries the secret of the webhook being
+		// created: only the app, which asked for it, can keep it.
+		Handshake: HeaderChallenge{Header: "X-Hook-Secret", Forward: true},
 		Docs:      "https://developers.asana.com/docs/webhooks-guide",
 	},
 	{
@@ -322,9 +325,18 @@ var catalog = []*Provider{
 		Docs:      "https://mailchimp.com/developer/marketing/guides/sync-audience-data-webhooks/",
 	},
 	{
-		Name:      "mailgun",
-		Scheme:    mailgunBody,
-		EventID:   []Field{body("event-data.id")},
+		Name:   "mailgun",
+		Scheme: mailgunBody,
+		// Mailgun asks receivers to refuse a stale timestamp without
+		// naming a bound, and warns that its deliveries can be late.
+		// Its retries resend the original signature (not documented by
+		// Mailgun; observed by others) for up to about 7.5 hours, so the
+		// bound covers the retry schedule and the token, remembered for
+		// the whole window, is what refuses a replay.
+		Tolerance: 8 * time.Hour,
+		// The signed token, which Verified.ID also holds: event-data,
+		// and its id, are not signed.
+		EventID:   []Field{body("signature.token")},
 		EventType: []Field{body("event-data.event")},
 		Docs:      "https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#securing-webhooks",
 	},
@@ -537,9 +549,10 @@ var catalog = []*Provider{
 	{
 		Name: "twilio",
 		Scheme: &Form{
-			Header:        "X-Twilio-Signature",
-			PortVariants:  true,
-			BodyHashParam: "bodySHA256",
+			Header:         "X-Twilio-Signature",
+			PortVariants:   true,
+			BodyHashParam:  "bodySHA256",
+			SettingsHeader: "X-Twilio-Webhooks-Signature-Settings",
 		},
 		EventID: []Field{hdr("I-Twilio-Idempotency-Token")},
 		Docs:    "https://www.twilio.com/docs/usage/webhooks/webhooks-security",
@@ -624,17 +637,28 @@ var adyenNotification = &BodyHMAC{
 		"NotificationRequestItem.eventCode",
 		"NotificationRequestItem.success",
 	},
+	// A pspReference alone repeats across events (a CHARGEBACK carries
+	// its payment's); with the signed eventCode and success it names one.
+	ID: []string{
+		"NotificationRequestItem.pspReference",
+		"NotificationRequestItem.eventCode",
+		"NotificationRequestItem.success",
+	},
 	Separator:      ":",
 	Encoding:       Base64,
 	SecretEncoding: SecretHex,
 }
 
 // mailgunBody covers only the timestamp and the random token, not the
-// event data: a captured signature fits any body within the tolerance.
+// event data: a captured signature fits any body within the tolerance,
+// so the token is the delivery's id and a nonce, which the idempotency
+// store refuses to see twice.
 var mailgunBody = &BodyHMAC{
 	Signature: []string{"signature.signature", "signature.parent-signature"},
 	Fields:    []string{"signature.timestamp", "signature.token"},
 	Timestamp: "signature.timestamp",
+	ID:        []string{"signature.token"},
+	Nonce:     "signature.token",
 }
 
 // braintreeForm reads "public_key|signature" pairs and keys the HMAC

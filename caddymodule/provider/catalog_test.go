@@ -43,10 +43,9 @@ func TestCatalog(t *testing.T) {
 
 func testProvider(t *testing.T, p *Provider, kp, other keyPair) {
 	good := signFor(t, p, kp.sign, testNow)
-	cfg := VerifierConfig{Secrets: []string{kp.verify}, WebhookID: "WH-1", Tolerance: p.Tolerance}
-	if p.Tolerance == 0 && timestamped(p.Scheme) {
-		cfg.Tolerance = 5 * time.Minute
-	}
+	// The tolerance as shipped: a row without one must still bound a
+	// signed time.
+	cfg := VerifierConfig{Secrets: []string{kp.verify}, WebhookID: "WH-1"}
 	mustVerify(t, p, cfg, good)
 	sig := signatureOf(good)
 
@@ -76,8 +75,8 @@ func testProvider(t *testing.T, p *Provider, kp, other keyPair) {
 			mustRefuse(t, p, cfg, r, sig)
 		}
 	})
-	if timestamped(p.Scheme) {
-		for _, skew := range []time.Duration{-cfg.Tolerance - time.Minute, cfg.Tolerance + time.Minute} {
+	if tol := p.DefaultTolerance(); timestamped(p.Scheme) {
+		for _, skew := range []time.Duration{-tol - time.Minute, tol + time.Minute} {
 			t.Run(fmt.Sprintf("skew %s", skew), func(t *testing.T) {
 				r := signFor(t, p, kp.sign, testNow.Add(skew))
 				var perr *Error
@@ -85,6 +84,38 @@ func testProvider(t *testing.T, p *Provider, kp, other keyPair) {
 				if !errors.As(err, &perr) || (perr.Reason != ReasonTimestampTooOld && perr.Reason != ReasonTimestampInFuture) {
 					t.Fatalf("want a timestamp refusal, got %v", err)
 				}
+			})
+		}
+	}
+}
+
+// TestShippedTolerance: every provider whose signature covers a time
+// refuses a delivery signed a day ago, or a day ahead, with the
+// configuration as shipped; only `tolerance off` lets it through.
+func TestShippedTolerance(t *testing.T) {
+	for _, p := range All() {
+		if !timestamped(p.Scheme) {
+			continue
+		}
+		kp := testKeys(t, p.Scheme)[0]
+		cfg := VerifierConfig{Secrets: []string{kp.verify}, WebhookID: "WH-1"}
+		for _, c := range []struct {
+			name string
+			skew time.Duration
+			want Reason
+		}{
+			{"day old", -24 * time.Hour, ReasonTimestampTooOld},
+			{"day ahead", 24 * time.Hour, ReasonTimestampInFuture},
+		} {
+			t.Run(p.Name+"/"+c.name, func(t *testing.T) {
+				r := signFor(t, p, kp.sign, testNow.Add(c.skew))
+				var perr *Error
+				if err := runVerify(t, p, cfg, r); !errors.As(err, &perr) || perr.Reason != c.want {
+					t.Fatalf("got %v, want %s with the shipped tolerance %s", err, c.want, p.DefaultTolerance())
+				}
+				off := cfg
+				off.Tolerance = -1
+				mustVerify(t, p, off, r)
 			})
 		}
 	}

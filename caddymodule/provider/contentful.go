@@ -64,6 +64,9 @@ func (s *Contentful) Describe() Description {
 	return Description{
 		Kind:    "hmac-sha256/hex/canonical-request",
 		Headers: []string{"X-Contentful-Signature", "X-Contentful-Signed-Headers", "X-Contentful-Timestamp"},
+		// The idempotency key is signed only when the sender lists it.
+		Replay:      ReplayTimestamp,
+		Credentials: Credentials{SignatureHeaders: []string{http.CanonicalHeaderKey(contentfulSignature)}},
 	}
 }
 
@@ -174,11 +177,11 @@ func (v *contentfulVerifier) Verify(r *Request) (Verified, error) {
 		return Verified{}, err
 	}
 	signed := contentfulHeaders(r.Header, names, strconv.FormatInt(ts, 10))
-	for _, key := range v.keys {
+	for i, key := range v.keys {
 		mac := hmac.New(sha256.New, key)
 		writeContentful(mac, r.Method, path, signed.pairs, r.Body)
 		if hmac.Equal(mac.Sum(nil), want[:]) {
-			return Verified{Timestamp: time.UnixMilli(ts)}, nil
+			return Verified{Timestamp: time.UnixMilli(ts), Body: BodyWhole, Headers: signed.headers(), Secret: i}, nil
 		}
 	}
 	if signed.absent != "" {
@@ -251,6 +254,17 @@ func contentfulHeaders(h http.Header, names []string, ts string) contentfulSigne
 		out.pairs[i] = name + ":" + value
 	}
 	return out
+}
+
+// headers are the canonical names of the signed headers. The list is the
+// sender's, so unlike the other schemes' it is built per request.
+func (s contentfulSigned) headers() []string {
+	names := make([]string, len(s.pairs))
+	for i, pair := range s.pairs {
+		name, _, _ := strings.Cut(pair, ":")
+		names[i] = http.CanonicalHeaderKey(name)
+	}
+	return names
 }
 
 // contentfulValue is a listed header's value as the SDK signs it: the

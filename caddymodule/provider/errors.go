@@ -17,6 +17,9 @@ const (
 	ReasonTimestampTooOld    Reason = "timestamp_too_old"
 	ReasonTimestampInFuture  Reason = "timestamp_in_future"
 	ReasonMissingHeader      Reason = "missing_header"
+	// ReasonUnsignedBody: the signature is of a kind that cannot cover
+	// this body (a URL-and-form signature over a JSON body).
+	ReasonUnsignedBody Reason = "unsigned_body"
 )
 
 // Error is a refusal. Detail is written for the sender's operator: it may

@@ -19,7 +19,8 @@ const maxFormParams = 1000
 
 // Form is the scheme of providers that sign the public URL followed by
 // the POSTed form parameters, sorted by name, each written as name then
-// value (Twilio, Mandrill). Bodies that are not forms add nothing.
+// value (Twilio, Mandrill). A body that is neither a form nor covered by
+// a body hash is signed by nothing, so it is refused.
 type Form struct {
 	// Header names the signature header. Required.
 	Header string `json:"header"`
@@ -38,6 +39,14 @@ type Form struct {
 	// body that is not a form (Twilio's bodySHA256): the parameter must
 	// match the body, and the URL alone is signed.
 	BodyHashParam string `json:"body_hash_param,omitempty"`
+
+	// SettingsHeader names a header that, when present, says which key
+	// and hash signed the delivery in place of Algorithm: Twilio's
+	// X-Twilio-Webhooks-Signature-Settings, "key=<SharedKey
+	// SID>,algorithm=HMAC_SHA256". The signed content and the signature
+	// header stay the same. Every configured secret is tried, so a
+	// route lists the SharedKey's secret beside the auth token.
+	SettingsHeader string `json:"settings_header,omitempty"`
 }
 
 func (s *Form) layout() *HMAC {
@@ -52,6 +61,13 @@ func (s *Form) layout() *HMAC {
 func (s *Form) Describe() Description {
 	d := s.layout().Describe()
 	d.Kind += "/form"
+	if s.SettingsHeader != "" {
+		d.Headers = append(d.Headers, s.SettingsHeader)
+	}
+	// Nothing signed varies per delivery, and a form's fields can be
+	// reordered or re-encoded, which changes a hash of its bytes.
+	d.Replay = ReplayNone
+	d.Credentials = Credentials{SignatureHeaders: []string{s.Header}}
 	return d
 }
 
@@ -80,14 +96,43 @@ func (s *Form) Sign(secret string, m *Message) error {
 	if m.Header == nil {
 		m.Header = http.Header{}
 	}
-	params, err := s.params(m.URL, m.Header, m.Body)
+	newHash, err := s.hash(c, m.Header)
 	if err != nil {
 		return err
 	}
-	mac := hmac.New(c.newHash, []byte(secret))
+	params, covered, err := s.params(m.URL, m.Header, m.Body)
+	if err != nil {
+		return err
+	}
+	if covered == BodyParts && m.Header.Get("Content-Type") == "" {
+		// The sender posts a form; said otherwise, the body would not be
+		// read as the fields that were signed.
+		m.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	mac := hmac.New(newHash, []byte(secret))
 	writeFormContent(mac, m.URL, params)
 	m.Header.Set(c.headers[0], c.encode(mac.Sum(nil)))
 	return nil
+}
+
+// hash is the hash that signed a delivery: the one its settings header
+// names, else the scheme's.
+func (s *Form) hash(c *compiled, h http.Header) (func() hash.Hash, error) {
+	if s.SettingsHeader == "" {
+		return c.newHash, nil
+	}
+	settings, ok := h[http.CanonicalHeaderKey(s.SettingsHeader)]
+	if !ok {
+		return c.newHash, nil
+	}
+	if len(settings) != 1 {
+		return nil, refuse(ReasonMalformedSignature, "header %s is repeated", s.SettingsHeader)
+	}
+	alg, err := parseSignatureSettings(settings[0])
+	if err != nil {
+		return nil, refuse(ReasonMalformedSignature, "header %s: %v", s.SettingsHeader, err)
+	}
+	return alg.new()
 }
 
 type formVerifier struct {
@@ -102,21 +147,25 @@ func (v *formVerifier) Verify(r *Request) (Verified, error) {
 	if sig == "" {
 		return Verified{}, refuse(ReasonMissingSignature, "header %s is missing", name)
 	}
+	newHash, err := v.s.hash(v.c, r.Header)
+	if err != nil {
+		return Verified{}, err
+	}
 	var want [64]byte
 	n, ok := v.c.decode(want[:], sig)
-	if !ok || n != v.c.sigBytes {
+	if !ok || n != newHash().Size() {
 		return Verified{}, refuse(ReasonMalformedSignature, "header %s holds no well-formed signature", name)
 	}
-	params, err := v.s.params(r.URL, r.Header, r.Body)
+	params, body, err := v.s.params(r.URL, r.Header, r.Body)
 	if err != nil {
 		return Verified{}, err
 	}
 	for _, u := range v.urls(r.URL) {
-		for _, key := range v.keys {
-			mac := hmac.New(v.c.newHash, key)
+		for i, key := range v.keys {
+			mac := hmac.New(newHash, key)
 			writeFormContent(mac, u, params)
 			if hmac.Equal(mac.Sum(nil), want[:n]) {
-				return Verified{}, nil
+				return Verified{Body: body, Secret: i}, nil
 			}
 		}
 	}
@@ -130,19 +179,74 @@ func (v *formVerifier) urls(raw string) []string {
 	return portVariants(raw)
 }
 
-// params returns the signed parameters: the form fields, or none when a
-// body hash in the URL stands for the body.
-func (s *Form) params(rawURL string, h http.Header, body []byte) (url.Values, error) {
+// params returns the signed parameters and how much of the body they
+// cover: the form fields, or none when a body hash in the URL stands for
+// the body or the body is empty. Any other body would be signed by
+// nothing.
+func (s *Form) params(rawURL string, h http.Header, body []byte) (url.Values, Coverage, error) {
 	if s.BodyHashParam != "" {
 		if u, err := url.Parse(rawURL); err == nil && u.Query().Has(s.BodyHashParam) {
-			return nil, checkBodyHash(u.Query().Get(s.BodyHashParam), body, s.BodyHashParam)
+			return nil, BodyWhole, checkBodyHash(u.Query().Get(s.BodyHashParam), body, s.BodyHashParam)
 		}
+	}
+	if len(body) == 0 {
+		// Nothing to sign, and any byte added would change the
+		// parameters or be refused here.
+		return nil, BodyWhole, nil
 	}
 	ct := h.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
-		return nil, nil
+		if s.BodyHashParam != "" {
+			return nil, BodyNone, refuse(ReasonUnsignedBody, "a %.64q body needs the query parameter %s, which signs it", ct, s.BodyHashParam)
+		}
+		return nil, BodyNone, refuse(ReasonUnsignedBody, "a %.64q body is not signed: only form fields are", ct)
 	}
-	return parseForm(body)
+	vals, err := parseForm(body)
+	// The fields are signed, not their order or encoding.
+	return vals, BodyParts, err
+}
+
+// parseSignatureSettings reads Twilio's signature settings header,
+// "key=<SharedKey SID>,algorithm=HMAC_SHA256", and returns the hash it
+// names. Twilio's SDKs read the header so (twilio-node,
+// examples/WebhookSignatureValidation.md: "Only the hash changes. The
+// signed string is still the full URL followed by the sorted POST
+// parameters"; https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys).
+// It is strict: each of key and algorithm exactly once and nothing else,
+// since a header the gateway half understands could pick a weaker hash.
+func parseSignatureSettings(v string) (Algorithm, error) {
+	var key, alg string
+	pairs := strings.Split(v, ",")
+	if len(pairs) != 2 {
+		return "", fmt.Errorf("want key=…,algorithm=…")
+	}
+	for _, pair := range pairs {
+		name, value, ok := strings.Cut(strings.Trim(pair, " \t"), "=")
+		switch {
+		case !ok || value == "":
+			return "", fmt.Errorf("a setting has no value")
+		case name == "key" && key == "":
+			key = value
+		case name == "algorithm" && alg == "":
+			alg = value
+		default:
+			return "", fmt.Errorf("unexpected setting %.32q", name)
+		}
+	}
+	if len(key) > 64 || strings.IndexFunc(key, notSIDRune) >= 0 {
+		return "", fmt.Errorf("key is not a SharedKey SID")
+	}
+	switch alg {
+	case "HMAC_SHA1":
+		return SHA1, nil
+	case "HMAC_SHA256":
+		return SHA256, nil
+	}
+	return "", fmt.Errorf("unknown algorithm %.32q (known: HMAC_SHA1, HMAC_SHA256)", alg)
+}
+
+func notSIDRune(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-')
 }
 
 func checkBodyHash(param string, body []byte, name string) error {

@@ -2,12 +2,17 @@ package provider
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
 	"github.com/webrev/webhook-gateway/internal/vectors"
 )
 
@@ -313,6 +318,209 @@ func FuzzContentful(f *testing.F) {
 		}
 		if !named["x-contentful-topic"] || named["x-extra"] || named["x-contentful-signature"] {
 			t.Fatalf("accepted list %q, which does not name exactly the signed headers", l)
+		}
+	})
+}
+
+// FuzzJSONDuplicateKey checks the repeated-key detector against a
+// reference built from other parsers: encoding/json's decoded maps, whose
+// case-folded key sets must be as large as the member count gjson reads
+// from the raw object, at every depth.
+func FuzzJSONDuplicateKey(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"A":2}`, `{"a":{"b":1},"c":[{"b":1,"B":2}]}`, `{"merchant\u0052eference":1,"merchantReference":2}`,
+		`{"k":1,"\u212a":2}`, `{"s":1,"\u017f":2}`, `[1,{"x":[]},{"x":{}}]`, `"s"`, `{}`, `{"a":1}{}`, ``, `{"a":1,}`,
+		`{"\ud800":1,"\udbff":2}`, "{\"\xff\":1,\"\xfe\":2}", `[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`,
+	} {
+		f.Add([]byte(s))
+	}
+	vs, err := vectors.Load()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.Provider == "adyen-notification" || v.Provider == "mailgun" {
+			f.Add([]byte(v.Body))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		key, err := jsonDuplicateKey(b)
+		if err != nil {
+			if json.Valid(b) && !strings.Contains(err.Error(), "nested") {
+				t.Fatalf("refused valid JSON %q: %v", b, err)
+			}
+			return
+		}
+		var decoded any
+		if err := json.Unmarshal(b, &decoded); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", b, err)
+		}
+		want, ok := referenceDuplicate(gjson.ParseBytes(b), decoded)
+		if ok && (key != "") != want {
+			t.Fatalf("%q: detector found %q, reference says repeated=%v", b, key, want)
+		}
+	})
+}
+
+// referenceDuplicate reports whether an object under raw, as gjson reads
+// it, has more members than encoding/json's decoding of it has
+// case-folded keys. ok is false where the two parsers decode a key
+// differently (invalid UTF-8, lone surrogates), which leaves no verdict.
+func referenceDuplicate(raw gjson.Result, decoded any) (repeated, ok bool) {
+	ok = true
+	switch d := decoded.(type) {
+	case map[string]any:
+		folded := map[string]bool{}
+		for k := range d {
+			folded[strings.ToUpper(strings.ToLower(k))] = true
+		}
+		members := 0
+		raw.ForEach(func(_, _ gjson.Result) bool { members++; return true })
+		if members != len(folded) {
+			return true, true
+		}
+		raw.ForEach(func(k, v gjson.Result) bool {
+			sub, found := d[k.String()]
+			if !found {
+				ok = false
+				return false
+			}
+			repeated, ok = referenceDuplicate(v, sub)
+			return ok && !repeated
+		})
+	case []any:
+		i := 0
+		raw.ForEach(func(_, v gjson.Result) bool {
+			if i >= len(d) {
+				ok = false
+				return false
+			}
+			repeated, ok = referenceDuplicate(v, d[i])
+			i++
+			return ok && !repeated
+		})
+	}
+	return repeated, ok
+}
+
+// FuzzFormRepeatedFields wraps a genuine Braintree form in fuzzed fields:
+// whatever is accepted must leave one bt_payload, the signed one, for
+// every reader: Go's first value, PHP's and Rails' last, ASP.NET's
+// case-insensitive lookup, PHP's renamed and bracketed names.
+func FuzzFormRepeatedFields(f *testing.F) {
+	genuine := fuzzGenuine(f, "braintree", fuzzSecret, []byte("bt_payload=cGF5bG9hZA%3D%3D%0A&bt_signature="), nil, "")
+	v := fuzzVerifier(f, "braintree")
+	for _, s := range [][2]string{
+		{"", ""}, {"", "&bt_payload=FORGED"}, {"BT_PAYLOAD=x&", ""}, {"", "&bt.payload=x"}, {"", "&bt+payload=x"},
+		{"", "&bt_payload[]=x"}, {"", "&bt_payload[a]=x"}, {"%20bt_payload=x&", ""}, {"", "&bt[payload=x"}, {"", "&other=1"},
+		{"", "&bt_payload=cGF5bG9hZA%3D%3D%0A"}, {"", "&bt_signature=x"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, prefix, suffix string) {
+		body := prefix + string(genuine.Body) + suffix
+		if _, err := v.Verify(&Request{Header: http.Header{}, Body: []byte(body), Now: fuzzNow}); err != nil {
+			return
+		}
+		vals, err := url.ParseQuery(body)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", body, err)
+		}
+		for name, values := range vals {
+			if readsAs(name, "bt_payload") && (name != "bt_payload" || len(values) != 1 || values[0] != "cGF5bG9hZA==\n") {
+				t.Fatalf("accepted %q: a reader may take %q=%q for bt_payload", body, name, values)
+			}
+		}
+	})
+}
+
+// readsAs reports whether some framework could read form field name as
+// want: case folded, PHP's spaces, dots and brackets.
+func readsAs(name, want string) bool {
+	php := strings.TrimLeft(name, " ")
+	if open := strings.IndexByte(php, '['); open >= 0 {
+		if strings.Contains(php[open:], "]") {
+			php = php[:open]
+		} else {
+			php = php[:open] + "_" + php[open+1:]
+		}
+	}
+	php = strings.NewReplacer(" ", "_", ".", "_").Replace(php)
+	return strings.EqualFold(name, want) || strings.EqualFold(php, want)
+}
+
+// FuzzTwilioSettings fuzzes the signature settings header of a genuine
+// SharedKey delivery. The parser must accept exactly the strict grammar,
+// and the verifier only a header naming the hash that signed.
+func FuzzTwilioSettings(f *testing.F) {
+	const u = "https://hooks.example.com/sms?x=1"
+	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "X-Twilio-Webhooks-Signature-Settings": {"key=KS1,algorithm=HMAC_SHA256"}}
+	r := fuzzGenuine(f, "twilio", fuzzSecret, []byte("A=1&B=2"), hdr, u)
+	v := fuzzVerifier(f, "twilio")
+	for _, s := range []string{
+		"key=KS1,algorithm=HMAC_SHA256", "algorithm=HMAC_SHA256,key=KS1", " key=KS1 ,\talgorithm=HMAC_SHA1", "key=KS1,algorithm=HMAC_SHA512",
+		"key=KS1", "key=KS1,key=KS2", "key=,algorithm=HMAC_SHA256", "key=K S,algorithm=HMAC_SHA256", "key=KS1,algorithm=HMAC_SHA256,", "",
+		"key=KS1;algorithm=HMAC_SHA256", "KEY=KS1,ALGORITHM=HMAC_SHA256", "key==,algorithm=HMAC_SHA256",
+	} {
+		f.Add(s)
+	}
+	grammar := regexp.MustCompile(`^[ \t]*(key=[A-Za-z0-9_-]{1,64}|algorithm=HMAC_SHA(?:1|256))[ \t]*,[ \t]*(key=[A-Za-z0-9_-]{1,64}|algorithm=HMAC_SHA(?:1|256))[ \t]*$`)
+	f.Fuzz(func(t *testing.T, settings string) {
+		alg, err := parseSignatureSettings(settings)
+		m := grammar.FindStringSubmatch(settings)
+		strict := m != nil && m[1][0] != m[2][0]
+		if (err == nil) != strict {
+			t.Fatalf("settings %q: parsed %q, %v; the grammar says %v", settings, alg, err, strict)
+		}
+		req := *r
+		req.Header = r.Header.Clone()
+		req.Header.Set("X-Twilio-Webhooks-Signature-Settings", settings)
+		if _, err := v.Verify(&req); err == nil && alg != SHA256 {
+			t.Fatalf("a SHA-256 signature verified under settings %q", settings)
+		}
+	})
+}
+
+// FuzzAdyenAppReads inserts fuzzed members into a genuine Adyen item, next
+// to the fields it signs. Whatever is accepted, a Go app decoding the
+// body with encoding/json (last value wins, case-insensitive names) must
+// read the signed reference and amount.
+func FuzzAdyenAppReads(f *testing.F) {
+	const secret = "0011223344556677"
+	genuine := fuzzGenuine(f, "adyen", secret, []byte(`{"notificationItems":[`+adyenItem("psp_1")+`]}`), nil, "")
+	v, err := mustLookup("adyen").NewVerifier(VerifierConfig{Secrets: []string{secret}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	at := bytes.Index(genuine.Body, []byte(`,"eventCode"`))
+	for _, s := range []string{
+		``, `,"merchantReference":"order-X","amount":{"value":99999999}`, `,"MERCHANTREFERENCE":"order-X"`,
+		`,"merchant\u0052eference":"order-X"`, `,"amount":{"value":1000,"VALUE":5}`, `,"other":{"merchantReference":"x"}`,
+	} {
+		f.Add(s)
+	}
+	type app struct {
+		NotificationItems []struct {
+			NotificationRequestItem struct {
+				MerchantReference string
+				Amount            struct{ Value int64 }
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, extra string) {
+		body := slices.Concat(genuine.Body[:at], []byte(extra), genuine.Body[at:])
+		if _, err := v.Verify(&Request{Header: http.Header{}, Body: body, Now: fuzzNow}); err != nil {
+			return
+		}
+		var got app
+		if err := json.Unmarshal(body, &got); err != nil {
+			return
+		}
+		if len(got.NotificationItems) != 1 {
+			t.Fatalf("accepted %q, which a Go app reads as %d items", body, len(got.NotificationItems))
+		}
+		if it := got.NotificationItems[0].NotificationRequestItem; it.MerchantReference != "r" || it.Amount.Value != 1000 {
+			t.Fatalf("accepted %q, which a Go app reads as reference %q amount %d", body, it.MerchantReference, it.Amount.Value)
 		}
 	})
 }

@@ -53,11 +53,14 @@ func (h QueryChallenge) BeforeVerify(r *Request, cfg HandshakeConfig) (*Answer, 
 }
 
 // AfterVerify implements Handshake.
-func (QueryChallenge) AfterVerify(*Request, HandshakeConfig) (*Answer, bool) { return nil, false }
+func (QueryChallenge) AfterVerify(*Request, Verified, HandshakeConfig) (*Answer, bool) {
+	return nil, false
+}
 
-// HeaderChallenge answers a request that carries a challenge header:
-// echoed in the same header (Asana's X-Hook-Secret), or as a JSON field
-// (Okta's X-Okta-Verification-Challenge -> {"verification": …}).
+// HeaderChallenge answers a request that carries a challenge header as
+// a JSON field (Okta's X-Okta-Verification-Challenge -> {"verification":
+// …}), or echoed in the same header, or, with Forward, passes it on to
+// the app (Asana's X-Hook-Secret).
 type HeaderChallenge struct {
 	// Method is the challenge's method. Default: any.
 	Method string
@@ -66,6 +69,11 @@ type HeaderChallenge struct {
 	// JSONKey, when set, answers {JSONKey: value} instead of echoing
 	// the header.
 	JSONKey string
+	// Forward passes the challenge on to the app: the header carries
+	// the secret that will sign the deliveries to come, which only the
+	// app can keep (and the operator then configure). The route may
+	// have no secret yet.
+	Forward bool
 }
 
 // Methods implements Handshake.
@@ -82,14 +90,28 @@ func (h HeaderChallenge) BeforeVerify(r *Request, _ HandshakeConfig) (*Answer, b
 	if value == "" || (h.Method != "" && r.Method != h.Method) {
 		return nil, false
 	}
-	if h.JSONKey != "" {
+	switch {
+	case h.Forward:
+		return &Answer{Forward: true, Header: http.Header{http.CanonicalHeaderKey(h.Header): {value}}}, true
+	case h.JSONKey != "":
 		return jsonAnswer(map[string]string{h.JSONKey: value}), true
 	}
 	return &Answer{Status: http.StatusOK, Header: http.Header{h.Header: {value}}}, true
 }
 
 // AfterVerify implements Handshake.
-func (HeaderChallenge) AfterVerify(*Request, HandshakeConfig) (*Answer, bool) { return nil, false }
+func (HeaderChallenge) AfterVerify(*Request, Verified, HandshakeConfig) (*Answer, bool) {
+	return nil, false
+}
+
+// Credentials names a forwarded challenge header as a token: it is a
+// secret, to be redacted wherever the gateway logs a request.
+func (h HeaderChallenge) Credentials() Credentials {
+	if !h.Forward {
+		return Credentials{}
+	}
+	return Credentials{TokenHeaders: []string{http.CanonicalHeaderKey(h.Header)}}
+}
 
 // MethodProbe answers 200 to a bare probe with a method the provider
 // never delivers with (Trello's HEAD, Mailchimp's GET).
@@ -107,7 +129,9 @@ func (h MethodProbe) BeforeVerify(r *Request, _ HandshakeConfig) (*Answer, bool)
 }
 
 // AfterVerify implements Handshake.
-func (MethodProbe) AfterVerify(*Request, HandshakeConfig) (*Answer, bool) { return nil, false }
+func (MethodProbe) AfterVerify(*Request, Verified, HandshakeConfig) (*Answer, bool) {
+	return nil, false
+}
 
 // EventChallenge answers a signed delivery that is a challenge, once
 // verified: Slack's url_verification and Twitch's
@@ -138,18 +162,24 @@ func (h EventChallenge) BeforeVerify(r *Request, cfg HandshakeConfig) (*Answer, 
 	if !h.Unsigned {
 		return nil, false
 	}
-	return h.answer(r, cfg)
+	return h.answer(r, "")
 }
 
 // AfterVerify implements Handshake.
-func (h EventChallenge) AfterVerify(r *Request, cfg HandshakeConfig) (*Answer, bool) {
+func (h EventChallenge) AfterVerify(r *Request, v Verified, cfg HandshakeConfig) (*Answer, bool) {
 	if h.Unsigned {
 		return nil, false
 	}
-	return h.answer(r, cfg)
+	secret := ""
+	if v.Secret >= 0 && v.Secret < len(cfg.Secrets) {
+		secret = cfg.Secrets[v.Secret]
+	}
+	return h.answer(r, secret)
 }
 
-func (h EventChallenge) answer(r *Request, cfg HandshakeConfig) (*Answer, bool) {
+// answer answers the challenge; secret, which signs Zoom's answer, is the
+// one that verified the challenge, so that a rotation in progress works.
+func (h EventChallenge) answer(r *Request, secret string) (*Answer, bool) {
 	got := Extract([]Field{h.When}, r.Header, r.Body)
 	if got == "" || (h.Equals != "" && got != h.Equals) {
 		return nil, false
@@ -161,10 +191,10 @@ func (h EventChallenge) answer(r *Request, cfg HandshakeConfig) (*Answer, bool) 
 	value := challenge.String()
 	switch {
 	case h.Zoom:
-		if len(cfg.Secrets) == 0 {
+		if secret == "" {
 			return nil, false
 		}
-		mac := hmac.New(sha256.New, []byte(cfg.Secrets[0]))
+		mac := hmac.New(sha256.New, []byte(secret))
 		mac.Write([]byte(value))
 		return jsonAnswer(map[string]string{"plainToken": value, "encryptedToken": hex.EncodeToString(mac.Sum(nil))}), true
 	case h.Echo:

@@ -4,8 +4,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -16,6 +18,7 @@ type handshakeCase struct {
 	name, provider string
 	req            Request
 	cfg            HandshakeConfig
+	verified       Verified
 	// signed challenges are answered only after verification.
 	signed bool
 	// want is the answer; nil means the request is not answered.
@@ -43,6 +46,14 @@ func TestHandshakes(t *testing.T) {
 			cfg:      HandshakeConfig{Secrets: []string{"zoom_secret_token"}},
 			want:     &Answer{Status: 200},
 			wantJSON: map[string]string{"plainToken": "qgg8vlvZRS6UYooatFL8Aw", "encryptedToken": zoomToken("zoom_secret_token", "qgg8vlvZRS6UYooatFL8Aw")},
+		},
+		{
+			name: "zoom url_validation, second secret verified", provider: "zoom", signed: true,
+			req:      post(`{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"}}`, http.Header{}),
+			cfg:      HandshakeConfig{Secrets: []string{"old_secret", "new_secret"}},
+			verified: Verified{Secret: 1},
+			want:     &Answer{Status: 200},
+			wantJSON: map[string]string{"encryptedToken": zoomToken("new_secret", "qgg8vlvZRS6UYooatFL8Aw")},
 		},
 		{
 			name: "zoom ordinary event", provider: "zoom", signed: true,
@@ -87,9 +98,10 @@ func TestHandshakes(t *testing.T) {
 			wantHeader: "X-Content-Type-Options",
 		},
 		{
+			// Forwarded to the app, the only one that can keep it.
 			name: "asana x-hook-secret", provider: "asana",
 			req:        post(``, http.Header{"X-Hook-Secret": {"b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81"}}),
-			want:       &Answer{Status: 200},
+			want:       &Answer{Forward: true},
 			wantHeader: "X-Hook-Secret",
 		},
 		{
@@ -124,7 +136,7 @@ func TestHandshakes(t *testing.T) {
 				t.Errorf("Methods() = %v lacks %s", p.Handshake.Methods(), c.req.Method)
 			}
 			before, answeredBefore := p.Handshake.BeforeVerify(&c.req, c.cfg)
-			after, answeredAfter := p.Handshake.AfterVerify(&c.req, c.cfg)
+			after, answeredAfter := p.Handshake.AfterVerify(&c.req, c.verified, c.cfg)
 			if c.signed && answeredBefore {
 				t.Fatal("a signed challenge was answered before verification")
 			}
@@ -151,8 +163,8 @@ func checkAnswer(t *testing.T, c handshakeCase, got *Answer, answered bool) {
 	if !answered {
 		t.Fatal("challenge not answered")
 	}
-	if got.Status != c.want.Status {
-		t.Fatalf("status %d, want %d", got.Status, c.want.Status)
+	if got.Status != c.want.Status || got.Forward != c.want.Forward {
+		t.Fatalf("status %d forward %v, want %d %v", got.Status, got.Forward, c.want.Status, c.want.Forward)
 	}
 	if c.want.Body != nil && string(got.Body) != string(c.want.Body) {
 		t.Fatalf("body %q, want %q", got.Body, c.want.Body)
@@ -167,5 +179,55 @@ func checkAnswer(t *testing.T, c handshakeCase, got *Answer, answered bool) {
 	}
 	if c.wantHeader == "X-Hook-Secret" && got.Header.Get(c.wantHeader) != c.req.Header.Get(c.wantHeader) {
 		t.Fatal("X-Hook-Secret not echoed")
+	}
+}
+
+// TestZoomAnswersWithTheSecretThatVerified: during a rotation Zoom signs
+// with the new secret, and its url_validation must be answered with it.
+func TestZoomAnswersWithTheSecretThatVerified(t *testing.T) {
+	p := mustLookup("zoom")
+	const plain = "qgg8vlvZRS6UYooatFL8Aw"
+	m := Message{Method: "POST", Timestamp: testNow, Header: http.Header{},
+		Body: []byte(`{"event":"endpoint.url_validation","payload":{"plainToken":"` + plain + `"}}`)}
+	if err := p.Scheme.Sign("new_secret", &m); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"old_secret", "new_secret"}
+	v, err := p.NewVerifier(VerifierConfig{Secrets: secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Request{Method: m.Method, Header: m.Header, Body: m.Body, Now: testNow}
+	verified, err := v.Verify(r)
+	if err != nil {
+		t.Fatalf("genuine challenge refused: %v", err)
+	}
+	ans, ok := p.Handshake.AfterVerify(r, verified, HandshakeConfig{Secrets: secrets})
+	if !ok {
+		t.Fatal("challenge not answered")
+	}
+	if got, want := gjson.GetBytes(ans.Body, "encryptedToken").String(), zoomToken("new_secret", plain); got != want {
+		t.Fatalf("encryptedToken %s, want %s (keyed with the secret that verified)", got, want)
+	}
+}
+
+// TestAsanaRouteAwaitsItsSecret: an asana route configured before its
+// handshake has a secret refuses every delivery, saying why.
+func TestAsanaRouteAwaitsItsSecret(t *testing.T) {
+	p := mustLookup("asana")
+	v, err := p.NewVerifier(VerifierConfig{})
+	if err != nil {
+		t.Fatalf("an asana route without a secret is refused: %v", err)
+	}
+	r := signFor(t, p, "some-secret", testNow)
+	var perr *Error
+	if _, err := v.Verify(&r.Request); !errors.As(err, &perr) || !strings.Contains(perr.Detail, "X-Hook-Secret") {
+		t.Fatalf("got %v, want a refusal naming X-Hook-Secret", err)
+	}
+	if _, err := mustLookup("github").NewVerifier(VerifierConfig{}); err == nil {
+		t.Fatal("a github route without a secret was accepted")
+	}
+	if c := p.Describe().Credentials; !slices.Contains(c.TokenHeaders, "X-Hook-Secret") {
+		t.Fatalf("X-Hook-Secret is not a credential: %+v", c)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,6 +156,12 @@ type compiled struct {
 	keySep   string
 	sigBytes int
 	every    bool
+	// covered holds, per header family, the canonical names of the
+	// request headers that the content signs: built once, so that
+	// Verified.Headers costs a request nothing.
+	covered   [][]string
+	body      Coverage
+	signsTime bool
 }
 
 // maxNumbered bounds the numbered headers read (DocuSign allows a
@@ -213,7 +220,7 @@ func (s *HMAC) compile() (*compiled, error) {
 	if c.uses(segID) && len(s.IDHeader) == 0 {
 		return nil, fmt.Errorf("hmac scheme: content uses {id} but no id_header is set")
 	}
-	return &compiled{
+	out := &compiled{
 		HMAC:     s,
 		newHash:  newHash,
 		content:  c,
@@ -224,7 +231,41 @@ func (s *HMAC) compile() (*compiled, error) {
 		keySep:   orDefault(s.KeySeparator, "="),
 		sigBytes: newHash().Size(),
 		every:    s.EveryHeader || s.Numbered,
-	}, nil
+	}
+	// A CRC-32 of the body is no authentication: anyone can append
+	// four bytes that restore it.
+	if c.uses(segBody) {
+		out.body = BodyWhole
+	}
+	out.signsTime = c.uses(segTimestamp) || (s.TimestampJSON != "" && out.body == BodyWhole)
+	out.covered = make([][]string, len(headers))
+	for family := range headers {
+		out.covered[family] = out.signedHeaders(family)
+	}
+	return out, nil
+}
+
+// signedHeaders lists the request headers that a family's content signs:
+// its timestamp and id headers where the content uses them, and every
+// {header.Name}.
+func (c *compiled) signedHeaders(family int) []string {
+	var names []string
+	add := func(name string) {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, seg := range c.content {
+		switch {
+		case seg.kind == segTimestamp && len(c.tsHdrs) > 0:
+			add(pick(c.tsHdrs, family))
+		case seg.kind == segID:
+			add(pick(c.idHdrs, family))
+		case seg.kind == segHeader:
+			add(seg.text)
+		}
+	}
+	return names
 }
 
 func numbered(stem string) []string {
@@ -284,7 +325,12 @@ func (s *HMAC) Describe() Description {
 		hdrs[0] += "-N"
 	}
 	hdrs = append(hdrs, s.TimestampHeader...)
-	return Description{Kind: kind, Headers: hdrs}
+	d := Description{Kind: kind, Headers: hdrs, Replay: ReplayNone}
+	if c, err := s.compile(); err == nil {
+		d.Replay = replayOf(c.signsTime, c.content.uses(segID), c.body)
+		d.Credentials.SignatureHeaders = c.headers
+	}
+	return d
 }
 
 // Sign implements Scheme, using the first header family.
@@ -426,7 +472,7 @@ type checker struct {
 	pub  *publicKeyVerifier
 }
 
-func (k checker) check(vals *contentValues, p *parsedHeader) error {
+func (k checker) check(vals *contentValues, p *parsedHeader) (int, error) {
 	if k.hmac != nil {
 		return k.hmac.match(vals, p)
 	}
@@ -478,7 +524,9 @@ func (c *compiled) verifySet(r *Request, cfg *VerifierConfig, family int, set st
 		if err := checkFreshness(ts, r.Now, cfg.Tolerance); err != nil {
 			return Verified{}, err
 		}
-		out.Timestamp = ts
+		if c.signsTime {
+			out.Timestamp = ts
+		}
 	}
 	vals := contentValues{
 		body: r.Body, timestamp: p.timestamp, method: r.Method, url: r.URL, header: r.Header, webhookID: cfg.WebhookID,
@@ -486,8 +534,13 @@ func (c *compiled) verifySet(r *Request, cfg *VerifierConfig, family int, set st
 	if len(c.idHdrs) > 0 {
 		vals.id = headerValue(r.Header, pick(c.idHdrs, p.family))
 	}
-	if err := check.check(&vals, &p); err != nil {
+	secret, err := check.check(&vals, &p)
+	if err != nil {
 		return Verified{}, err
+	}
+	out.Body, out.Headers, out.Secret = c.body, c.covered[p.family], secret
+	if c.content.uses(segID) {
+		out.ID = vals.id
 	}
 	return out, nil
 }
@@ -499,8 +552,9 @@ func pick(names []string, family int) string {
 }
 
 // match computes the MAC under each secret and compares it, in constant
-// time, with every well-formed candidate.
-func (v *hmacVerifier) match(vals *contentValues, p *parsedHeader) error {
+// time, with every well-formed candidate; it returns the position of the
+// secret that matched.
+func (v *hmacVerifier) match(vals *contentValues, p *parsedHeader) (int, error) {
 	var decoded [maxCandidates][sha512.Size]byte
 	var sizes [maxCandidates]int
 	wellFormed := 0
@@ -512,9 +566,9 @@ func (v *hmacVerifier) match(vals *contentValues, p *parsedHeader) error {
 		}
 	}
 	if wellFormed == 0 {
-		return refuse(ReasonMalformedSignature, "header %s holds no well-formed %s signature", v.c.headers[p.family], orDefault(string(v.c.Encoding), "hex"))
+		return 0, refuse(ReasonMalformedSignature, "header %s holds no well-formed %s signature", v.c.headers[p.family], orDefault(string(v.c.Encoding), "hex"))
 	}
-	for _, pool := range v.macs {
+	for secret, pool := range v.macs {
 		mac := pool.get()
 		v.c.content.writeTo(mac, vals, mac.scratch[:])
 		expected := mac.Sum(mac.sum[:0])
@@ -524,10 +578,10 @@ func (v *hmacVerifier) match(vals *contentValues, p *parsedHeader) error {
 		}
 		pool.put(mac)
 		if found {
-			return nil
+			return secret, nil
 		}
 	}
-	return refuse(ReasonSignatureMismatch, "no signature in header %s matches a configured secret", v.c.headers[p.family])
+	return 0, refuse(ReasonSignatureMismatch, "no signature in header %s matches a configured secret", v.c.headers[p.family])
 }
 
 // find returns the value of the first present signature header.
@@ -651,19 +705,23 @@ var hexValue = func() (t [256]byte) {
 }()
 
 func decodeBase64Into(dst []byte, s string) (int, bool) {
-	enc := base64.StdEncoding
-	if !strings.HasSuffix(s, "=") {
-		enc = base64.RawStdEncoding
+	// Padding is checked here and decoding left to the raw encoding:
+	// DecodedLen of a padded string counts the padding as data, which
+	// would turn away a SHA-512 signature that fills dst exactly.
+	data := strings.TrimRight(s, "=")
+	if pad := len(s) - len(data); pad > 0 && pad != (4-len(data)%4)%4 {
+		return 0, false
 	}
-	if enc.DecodedLen(len(s)) > len(dst) {
+	enc := base64.RawStdEncoding
+	if enc.DecodedLen(len(data)) > len(dst) {
 		return 0, false
 	}
 	// Copying into an array spares the hot path the allocation of
 	// []byte(s); only the long signatures of public-key schemes pay it.
 	var src [2 * sha512.Size]byte
-	in := src[:copy(src[:], s)]
-	if len(s) > len(src) {
-		in = []byte(s)
+	in := src[:copy(src[:], data)]
+	if len(data) > len(src) {
+		in = []byte(data)
 	}
 	n, err := enc.Decode(dst, in)
 	return n, err == nil

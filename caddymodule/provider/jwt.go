@@ -47,7 +47,17 @@ type JWT struct {
 
 // Describe implements Scheme.
 func (s *JWT) Describe() Description {
-	return Description{Kind: "jwt-hs256", Headers: []string{s.Header}}
+	body := BodyNone
+	if s.BodyHashClaim != "" {
+		body = BodyWhole
+	}
+	// Only a required exp bounds a token's life; the id a token may
+	// carry is not read.
+	return Description{
+		Kind: "jwt-hs256", Headers: []string{s.Header},
+		Replay:      replayOf(s.RequireExpiry, false, body),
+		Credentials: Credentials{SignatureHeaders: []string{http.CanonicalHeaderKey(s.Header)}},
+	}
 }
 
 // NewVerifier implements Scheme.
@@ -111,21 +121,31 @@ func (v *jwtVerifier) Verify(r *Request) (Verified, error) {
 	if err != nil {
 		return Verified{}, refuse(ReasonMalformedSignature, "header %s: %v", v.header, err)
 	}
-	if !v.signedByKey(tok) {
+	secret, ok := v.signedByKey(tok)
+	if !ok {
 		return Verified{}, refuse(ReasonSignatureMismatch, "token in header %s is not signed by a configured secret", v.header)
 	}
-	return v.checkClaims(tok.claims, r)
+	out, err := v.checkClaims(tok.claims, r)
+	if err != nil {
+		return Verified{}, err
+	}
+	out.Secret = secret
+	if v.s.BodyHashClaim != "" {
+		out.Body = BodyWhole
+	}
+	return out, nil
 }
 
-func (v *jwtVerifier) signedByKey(tok *jwtToken) bool {
-	for _, key := range v.keys {
+// signedByKey returns the position of the secret that signed the token.
+func (v *jwtVerifier) signedByKey(tok *jwtToken) (int, bool) {
+	for i, key := range v.keys {
 		mac := hmac.New(sha256.New, key)
 		mac.Write([]byte(tok.signed))
 		if hmac.Equal(mac.Sum(nil), tok.sig) {
-			return true
+			return i, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // checkClaims runs only on a token whose signature holds.

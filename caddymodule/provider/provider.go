@@ -19,8 +19,9 @@ type Provider struct {
 	// Aliases are other names users know the provider by.
 	Aliases []string
 	Scheme  Scheme
-	// Tolerance is the default bound on timestamp skew; zero for schemes
-	// that sign no time.
+	// Tolerance is the provider's documented bound on timestamp skew;
+	// zero where it documents none (DefaultTolerance then applies to a
+	// scheme that signs a time) or signs no time.
 	Tolerance time.Duration
 	// EventID and EventType say where the event's id (the deduplication
 	// key) and type are found; the first non-empty source wins.
@@ -36,14 +37,36 @@ type Provider struct {
 	Docs string
 }
 
+// DefaultTolerance is the largest skew, when the config sets none,
+// between a signed time and now: the provider's documented value, else
+// DefaultTolerance for any scheme whose signature covers a time, so that
+// no signed time goes unchecked unless a route says `tolerance off`.
+func (p *Provider) DefaultTolerance() time.Duration {
+	if p.Tolerance != 0 {
+		return p.Tolerance
+	}
+	switch p.Scheme.Describe().Replay {
+	case ReplayTimestamp, ReplayTimestampAndID:
+		return DefaultTolerance
+	}
+	return 0
+}
+
+// DefaultTolerance bounds a signed time where the provider documents no
+// bound of its own.
+const DefaultTolerance = 5 * time.Minute
+
 // NewVerifier builds a verifier with the provider's default tolerance
-// unless cfg overrides it.
+// unless cfg overrides it; a negative cfg.Tolerance disables the check.
 func (p *Provider) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 	switch {
 	case cfg.Tolerance == 0:
-		cfg.Tolerance = p.Tolerance
+		cfg.Tolerance = p.DefaultTolerance()
 	case cfg.Tolerance < 0:
 		cfg.Tolerance = 0
+	}
+	if len(cfg.Secrets) == 0 && p.SecretByHandshake() {
+		return awaitingSecret{header: p.Handshake.(HeaderChallenge).Header}, nil
 	}
 	v, err := p.Scheme.NewVerifier(cfg)
 	if err != nil {

@@ -122,7 +122,7 @@ func (v *publicKeyVerifier) Verify(r *Request) (Verified, error) {
 
 // check verifies every well-formed candidate under every key; public
 // data only, so no constant-time care is needed here.
-func (v *publicKeyVerifier) check(vals *contentValues, p *parsedHeader) error {
+func (v *publicKeyVerifier) check(vals *contentValues, p *parsedHeader) (int, error) {
 	var buf bytes.Buffer
 	v.c.content.writeTo(&buf, vals, nil)
 	msg := buf.Bytes()
@@ -133,16 +133,16 @@ func (v *publicKeyVerifier) check(vals *contentValues, p *parsedHeader) error {
 			continue
 		}
 		wellFormed++
-		for _, key := range v.keys {
+		for secret, key := range v.keys {
 			if verifyWith(key, msg, sig) {
-				return nil
+				return secret, nil
 			}
 		}
 	}
 	if wellFormed == 0 {
-		return refuse(ReasonMalformedSignature, "header %s holds no well-formed %s signature", v.c.headers[p.family], orDefault(string(v.c.Encoding), "hex"))
+		return 0, refuse(ReasonMalformedSignature, "header %s holds no well-formed %s signature", v.c.headers[p.family], orDefault(string(v.c.Encoding), "hex"))
 	}
-	return refuse(ReasonSignatureMismatch, "no signature in header %s matches a configured public key", v.c.headers[p.family])
+	return 0, refuse(ReasonSignatureMismatch, "no signature in header %s matches a configured public key", v.c.headers[p.family])
 }
 
 func (v *publicKeyVerifier) decode(s string) ([]byte, bool) {
@@ -280,3 +280,10 @@ var (
 	_ Scheme   = (*PublicKey)(nil)
 	_ Verifier = (*publicKeyVerifier)(nil)
 )
+
+// isEd25519PublicKey reports whether a secret reads as an Ed25519 public
+// key in any of the forms parsePublicKey accepts.
+func isEd25519PublicKey(s string) bool {
+	_, err := parsePublicKey(Ed25519, s)
+	return err == nil
+}

@@ -1,12 +1,13 @@
 package provider
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
 
 // TableHeader names the columns of Table's rows.
-var TableHeader = []string{"provider", "aliases", "scheme", "headers", "tolerance", "event id"}
+var TableHeader = []string{"provider", "aliases", "scheme", "headers", "tolerance", "replay protection", "event id"}
 
 // Table returns one row per provider, in TableHeader's columns: the
 // README's table and `webhook-gateway providers` both print it, so
@@ -19,13 +20,14 @@ func Table(markdown bool) [][]string {
 	}
 	var rows [][]string
 	for _, p := range All() {
-		d := p.Scheme.Describe()
+		d := p.Describe()
 		rows = append(rows, []string{
 			code(p.Name),
 			codeList(p.Aliases, code),
 			strings.ReplaceAll(d.Kind, "|", `\|`),
 			codeList(d.Headers, code),
-			toleranceCell(p.Tolerance),
+			toleranceCell(d.Tolerance),
+			d.Replay,
 			fieldsCell(p.EventID, code),
 		})
 	}
@@ -77,4 +79,31 @@ func fieldsCell(fields []Field, code func(string) string) string {
 		}
 	}
 	return strings.Join(parts, ", then ")
+}
+
+// Describe is the provider's scheme described with what the provider
+// adds: the tolerance it applies by default and the credential its
+// handshake carries (Asana's X-Hook-Secret, which must never be logged).
+func (p *Provider) Describe() Description {
+	d := p.Scheme.Describe()
+	d.Tolerance = p.DefaultTolerance()
+	if c, ok := p.Handshake.(interface{ Credentials() Credentials }); ok {
+		d.Credentials.TokenHeaders = append(slices.Clip(d.Credentials.TokenHeaders), c.Credentials().TokenHeaders...)
+	}
+	return d
+}
+
+// replayOf names what a scheme's signature offers against replays.
+func replayOf(signsTime, signsID bool, body Coverage) string {
+	switch {
+	case signsTime && signsID:
+		return ReplayTimestampAndID
+	case signsTime:
+		return ReplayTimestamp
+	case signsID:
+		return ReplayID
+	case body == BodyWhole:
+		return ReplayBodyHash
+	}
+	return ReplayNone
 }

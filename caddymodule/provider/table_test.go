@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,13 +52,59 @@ func TestMarkdownTable(t *testing.T) {
 		t.Fatalf("%d lines for %d providers", len(lines), len(All()))
 	}
 	for _, l := range lines {
-		if n := strings.Count(strings.ReplaceAll(l, `\|`, ""), "|"); n != 7 {
+		if n := strings.Count(strings.ReplaceAll(l, `\|`, ""), "|"); n != len(TableHeader)+1 {
 			t.Fatalf("line has %d cell borders: %s", n, l)
 		}
 	}
 	for _, want := range []string{"| `stripe` |", "`facebook`", "ed25519/hex", "| 5m |", "header `X-GitHub-Delivery`"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q", want)
+		}
+	}
+}
+
+// TestReplayColumn: the table says, per provider, what its signature
+// offers against a replay; the providers that sign no id never claim one.
+func TestReplayColumn(t *testing.T) {
+	col := slices.Index(TableHeader, "replay protection")
+	if col < 0 {
+		t.Fatal("no replay protection column")
+	}
+	cells := map[string]string{}
+	for _, row := range Table(false) {
+		cells[row[0]] = row[col]
+	}
+	for name, want := range map[string]string{
+		"github":            ReplayBodyHash,
+		"shopify":           ReplayBodyHash,
+		"bitbucket":         ReplayBodyHash,
+		"jira":              ReplayBodyHash,
+		"sentry":            ReplayBodyHash,
+		"razorpay":          ReplayBodyHash,
+		"lago":              ReplayBodyHash,
+		"gitlab":            ReplayNone,
+		"mailchimp":         ReplayNone,
+		"postmark":          ReplayNone,
+		"monday":            ReplayNone,
+		"netlify":           ReplayBodyHash,
+		"box":               ReplayTimestamp,
+		"linear":            ReplayTimestamp,
+		"zendesk":           ReplayTimestamp,
+		"stripe":            ReplayTimestamp,
+		"contentful":        ReplayTimestamp,
+		"paypal":            ReplayTimestampAndID,
+		"twitch":            ReplayTimestampAndID,
+		"standard_webhooks": ReplayTimestampAndID,
+		"svix":              ReplayTimestampAndID,
+	} {
+		if cells[name] != want {
+			t.Errorf("%s: replay protection %q, want %q", name, cells[name], want)
+		}
+	}
+	known := []string{ReplayTimestampAndID, ReplayTimestamp, ReplayID, ReplayBodyHash, ReplayNone}
+	for _, p := range All() {
+		if !slices.Contains(known, cells[p.Name]) {
+			t.Errorf("%s: replay protection %q is none of %q", p.Name, cells[p.Name], known)
 		}
 	}
 }

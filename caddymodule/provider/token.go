@@ -32,15 +32,20 @@ type Token struct {
 
 // Describe implements Scheme.
 func (s *Token) Describe() Description {
-	d := Description{Kind: "token"}
+	// A static token is the secret itself: it is stripped and redacted,
+	// and nothing stops it being sent again.
+	d := Description{Kind: "token", Replay: ReplayNone}
 	switch {
 	case s.Basic:
 		d.Kind = "basic"
 		d.Headers = []string{"Authorization"}
+		d.Credentials.TokenHeaders = d.Headers
 	case s.Query != "":
 		d.Kind = "token/query:" + s.Query
+		d.Credentials.TokenQuery = []string{s.Query}
 	default:
 		d.Headers = []string{s.Header}
+		d.Credentials.TokenHeaders = []string{http.CanonicalHeaderKey(s.Header)}
 	}
 	return d
 }
@@ -133,14 +138,18 @@ func (v *tokenVerifier) Verify(r *Request) (Verified, error) {
 		return Verified{}, refuse(ReasonMissingSignature, "%s is missing", where)
 	}
 	sum := sha256.Sum256([]byte(got))
-	match := 0
+	match, secret := 0, 0
 	for i := range v.digests {
-		match |= subtle.ConstantTimeCompare(sum[:], v.digests[i][:])
+		eq := subtle.ConstantTimeCompare(sum[:], v.digests[i][:])
+		// Every digest is compared and the position picked without a
+		// branch, so the timing does not tell which secret matched.
+		secret = subtle.ConstantTimeSelect(eq&^match, i, secret)
+		match |= eq
 	}
 	if match != 1 {
 		return Verified{}, refuse(ReasonSignatureMismatch, "%s does not match a configured secret", where)
 	}
-	return Verified{}, nil
+	return Verified{Secret: secret}, nil
 }
 
 func (v *tokenVerifier) presented(r *Request) (value, where string) {

@@ -84,10 +84,11 @@ func testHandshakeVector(t *testing.T, p *Provider, v vectors.Vector) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ver.Verify(r); err != nil {
+	verified, err := ver.Verify(r)
+	if err != nil {
 		t.Fatalf("signed challenge refused: %v", err)
 	}
-	a, ok := p.Handshake.AfterVerify(r, cfg)
+	a, ok := p.Handshake.AfterVerify(r, verified, cfg)
 	if !ok || a.Status != 200 {
 		t.Fatalf("challenge not answered: %+v", a)
 	}

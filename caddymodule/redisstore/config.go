@@ -89,6 +89,35 @@ type TLSConfig struct {
 	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
 }
 
+// Resolve returns c with resolve applied to every field that names a
+// server or holds a credential, so that {env.*} and {file.*}
+// placeholders there are expanded before c is validated. resolve gets
+// the Caddyfile name of the field and its raw value.
+func (c Config) Resolve(resolve func(option, raw string) (string, error)) (Config, error) {
+	type field struct {
+		name  string
+		value *string
+	}
+	fields := []field{{"url", &c.URL}, {"username", &c.Username}, {"password", &c.Password}, {"sentinel_master", &c.SentinelMaster}}
+	if c.TLS != nil {
+		tls := *c.TLS
+		c.TLS = &tls
+		fields = append(fields, field{"tls", &tls.ServerName}, field{"tls_ca", &tls.CAFile})
+	}
+	c.Addresses = append([]string(nil), c.Addresses...)
+	for i := range c.Addresses {
+		fields = append(fields, field{fmt.Sprintf("addresses #%d", i+1), &c.Addresses[i]})
+	}
+	for _, f := range fields {
+		v, err := resolve(f.name, *f.value)
+		if err != nil {
+			return Config{}, err
+		}
+		*f.value = v
+	}
+	return c, nil
+}
+
 // Validate reports the first invalid field, as Options would.
 func (c Config) Validate() error {
 	_, err := c.Options()

@@ -133,11 +133,31 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err := h.checkDefaultKey(p); err != nil {
 			return fmt.Errorf("%v, at %s:%d", err, idemToken.File, idemToken.Line)
 		}
+		if err := h.checkLiteralSecrets(p); err != nil {
+			return fmt.Errorf("%v, at %s:%d", err, nameToken.File, nameToken.Line)
+		}
 	}
 	if len(h.Secrets) == 0 && !awaitsSecret(h) {
 		return d.Errf("provider %s: no secret configured (add `secret {env.NAME}`)", h.Provider)
 	}
 	return nil
+}
+
+// checkLiteralSecrets builds the verifier now when every secret is
+// written out, so that a secret the scheme cannot use (a public key where
+// an HMAC secret was expected, say) is refused with its line; secrets
+// given as placeholders are only known, and checked, at provision.
+func (h *Handler) checkLiteralSecrets(p *provider.Provider) error {
+	if len(h.Secrets) == 0 {
+		return nil
+	}
+	for _, s := range h.Secrets {
+		if strings.Contains(s, "{") {
+			return nil
+		}
+	}
+	_, err := p.NewVerifier(provider.VerifierConfig{Secrets: h.Secrets, WebhookID: h.WebhookID})
+	return err
 }
 
 func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {

@@ -78,6 +78,7 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"refusal_status_2xx", "webhook_gateway stripe {\n secret s\n refusal_status 200\n}", []string{"refusal_status 200 is not a 4xx status", "Caddyfile:4"}},
 		{"refusal_status_5xx", "webhook_gateway stripe {\n secret s\n refusal_status 503\n}", []string{"refusal_status 503 is not a 4xx status", "Caddyfile:4"}},
 		{"unknown_option", "webhook_gateway stripe {\n secret s\n secrte t\n}", []string{`unknown webhook_gateway option "secrte"`, "Caddyfile:4"}},
+		{"public_key_as_hmac_secret", "webhook_gateway standard_webhooks {\n secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n secret QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=\n}", []string{"secret #2 ", "whpk_", "Caddyfile:2"}},
 		{"unknown_scheme", "webhook_gateway acme {\n secret s\n scheme rot13 {\n }\n}", []string{`unknown scheme "rot13"`}},
 		{"bad_algorithm", "webhook_gateway acme {\n secret s\n scheme hmac {\n header X-Sig\n algorithm md5\n }\n}", []string{`unknown algorithm "md5"`}},
 		{"bad_template", "webhook_gateway acme {\n secret s\n scheme hmac {\n header X-Sig\n content \"{bdy}\"\n }\n}", []string{"unknown field {bdy}"}},

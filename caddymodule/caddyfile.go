@@ -130,7 +130,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	if p, err := h.resolveProvider(); err == nil {
-		if err := h.checkDefaultKey(p); err != nil {
+		if err := h.checkIdempotencyKey(p); err != nil {
 			return fmt.Errorf("%v, at %s:%d", err, idemToken.File, idemToken.Line)
 		}
 		if err := h.checkLiteralSecrets(p); err != nil {

@@ -100,6 +100,9 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"default_key_unsigned_github", "webhook_gateway github {\n secret s\n idempotency 1h\n}", []string{"github signs no event id", "key {webhook.body_sha256}", "Caddyfile:4"}},
 		{"default_key_unsigned_shopify", "webhook_gateway shopify {\n secret s\n idempotency 1h {\n lease 30s\n }\n}", []string{"shopify signs no event id", "Caddyfile:4"}},
 		{"default_key_unsigned_telegram", "webhook_gateway telegram {\n secret s\n idempotency 1h\n}", []string{"telegram signs no event id", "Caddyfile:4"}},
+		{"default_key_unsigned_twilio_no_body_hash_advice", "webhook_gateway twilio {\n secret s\n idempotency 1h\n}", []string{"twilio signs no event id", "accepting that risk"}},
+		{"body_hash_key_twilio", "webhook_gateway twilio {\n secret s\n idempotency 1h {\n key {webhook.body_sha256}\n }\n}", []string{"twilio does not sign every byte of the body", "Caddyfile:4"}},
+		{"body_hash_key_mailgun", "webhook_gateway mailgun {\n secret s\n idempotency 1h {\n key \"{webhook.body_sha256}\"\n }\n}", []string{"mailgun does not sign every byte of the body"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

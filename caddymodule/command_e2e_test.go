@@ -23,8 +23,16 @@ func TestSignCommand(t *testing.T) {
 	}))
 	defer refusing.Close()
 	up := gatewaytest.NewUpstream(t)
-	// The route of Caddyfile.example, with its demo secret.
-	acme := route{name: "acme", provider: "acme", secret: "demo-acme-secret", scheme: acmeScheme}
+	// The route of Caddyfile.example, with its demo secret: unlike the
+	// other tests' acme, it signs its delivery id.
+	acme := route{name: "acme", provider: "acme", block: `secret "demo-acme-secret"
+			scheme hmac {
+				header X-Acme-Signature
+				prefix sha256=
+				timestamp_header X-Acme-Timestamp
+				id_header X-Acme-Delivery
+				content "{id}.{timestamp}.{body}"
+			}`}
 	g := gatewaytest.Start(t, "", acme.site(up.Addr()))
 	cases := []struct {
 		name      string

@@ -166,6 +166,8 @@ func TestSignAddsWhatTheSenderSends(t *testing.T) {
 // route's own secret; what comes out is what that route accepts.
 func TestSignFromConfig(t *testing.T) {
 	body := []byte(`{"id":"evt_cfg"}`)
+	// Caddyfile.example's acme route, which signs its delivery id.
+	exampleAcme := &provider.HMAC{Header: []string{"X-Acme-Signature"}, Prefix: "sha256=", TimestampHeader: []string{"X-Acme-Timestamp"}, IDHeader: []string{"X-Acme-Delivery"}, Content: "{id}.{timestamp}.{body}"}
 	cases := []struct {
 		name, route, secret string
 		verifier            func(t *testing.T) provider.Verifier
@@ -173,8 +175,7 @@ func TestSignFromConfig(t *testing.T) {
 		wantErr             string
 	}{
 		{"acme_custom_scheme", "acme", "", func(t *testing.T) provider.Verifier {
-			s := &provider.HMAC{Header: []string{"X-Acme-Signature"}, Prefix: "sha256=", TimestampHeader: []string{"X-Acme-Timestamp"}, IDHeader: []string{"X-Acme-Delivery"}, Content: "{timestamp}.{body}"}
-			p := &provider.Provider{Name: "acme", Scheme: s}
+			p := &provider.Provider{Name: "acme", Scheme: exampleAcme}
 			return verifierFor(t, p, "demo-acme-secret")
 		}, "X-Acme-Signature", ""},
 		{"builtin_route_secret", "github", "", func(t *testing.T) provider.Verifier {
@@ -198,7 +199,7 @@ func TestSignFromConfig(t *testing.T) {
 			}
 			if c.verifier == nil {
 				// Signed with the flag's secret, not the route's.
-				v := verifierFor(t, &provider.Provider{Name: "acme", Scheme: &provider.HMAC{Header: []string{"X-Acme-Signature"}, Prefix: "sha256=", TimestampHeader: []string{"X-Acme-Timestamp"}, Content: "{timestamp}.{body}"}}, "other")
+				v := verifierFor(t, &provider.Provider{Name: "acme", Scheme: exampleAcme}, "other")
 				if _, err := v.Verify(&provider.Request{Method: "POST", Header: m.Header, Body: body, Now: time.Now()}); err != nil {
 					t.Fatalf("--secret was not used: %v", err)
 				}

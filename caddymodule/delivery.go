@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
 )
 
 // delivery accumulates what the log line and the metrics say about one
@@ -13,9 +15,10 @@ type delivery struct {
 	start         time.Time
 	provider      string
 	eventID       string
-	signedID      string // eventID when the signature covers it
-	nonce         string // the signed single-use value, if any
-	bodySHA256    string // hex, set once verified
+	signedID      string            // eventID when the signature covers it
+	nonce         string            // the signed single-use value, if any
+	bodySHA256    string            // hex, set once verified
+	coverage      provider.Coverage // how much of the body the signature covered
 	eventType     string
 	outcome       string
 	reason        string

@@ -104,8 +104,11 @@ func TestBodyHashKey(t *testing.T) {
 				s.name, resp.StatusCode, resp.Header.Get("Webhook-Gateway-Replay"), up.Count(), s.status, s.replay, s.upstream, got)
 		}
 	}
-	if got := up.Received()[0].Header.Get("Webhook-Gateway-Event-Id"); got != "d-1" {
-		t.Errorf("upstream event id %q, want the provider's d-1 for information", got)
+	// The delivery id is not signed, so the gateway does not vouch for
+	// it; the app still has GitHub's own header.
+	first := up.Received()[0].Header
+	if got, ok := first["Webhook-Gateway-Event-Id"]; ok || first.Get("X-Github-Delivery") != "d-1" {
+		t.Errorf("upstream event id header %q, GitHub's %q; want none, and d-1", got, first.Get("X-Github-Delivery"))
 	}
 }
 
@@ -168,6 +171,9 @@ func TestMailgunTokenIsSingleUse(t *testing.T) {
 					upstream int
 				}{
 					{"upstream_fails", body, http.StatusInternalServerError, "", "", 1},
+					// Released, the token still holds its payload: a
+					// captured signature cannot bring other event data.
+					{"event_data_swapped_after_release", swapEventData(t, body, "evt-forged"), http.StatusUnprocessableEntity, "payload_mismatch", "", 1},
 					{"mailgun_retry_forwarded", body, http.StatusOK, "", "", 2},
 					{"replay_answered_from_store", body, http.StatusOK, "", "true", 2},
 					{"event_data_swapped", swapEventData(t, body, "evt-forged"), http.StatusUnprocessableEntity, "payload_mismatch", "", 2},
@@ -188,6 +194,48 @@ func TestMailgunTokenIsSingleUse(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestAdyenBatchOfCopiesIsRefused: Adyen signs each item, and its id only
+// for a single one, so a captured item resent as a batch of copies would
+// carry no key at all. Where the route deduplicates on the signed id,
+// such a delivery is refused instead of being forwarded unchecked.
+func TestAdyenBatchOfCopiesIsRefused(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Start(t, "", providerRoute("adyen", "adyen", "00112233", "idempotency 1h", up.Addr()))
+	p, _ := provider.Lookup("adyen")
+	item := `{"NotificationRequestItem":{"pspReference":"psp-1","merchantAccountCode":"M","merchantReference":"order-1","amount":{"currency":"EUR","value":1000},"eventCode":"AUTHORISATION","success":"true","additionalData":{"hmacSignature":""}}}`
+	m := &provider.Message{Method: http.MethodPost, Timestamp: time.Now(), Body: []byte(`{"live":"false","notificationItems":[` + item + `]}`), Header: http.Header{"Content-Type": {"application/json"}}}
+	if err := p.Scheme.Sign("00112233", m); err != nil {
+		t.Fatal(err)
+	}
+	signedItem := string(m.Body)[len(`{"live":"false","notificationItems":[`) : len(m.Body)-2]
+	batch := func(n int) string {
+		return `{"live":"false","notificationItems":[` + strings.TrimSuffix(strings.Repeat(signedItem+",", n), ",") + `]}`
+	}
+	steps := []struct {
+		name     string
+		body     string
+		status   int
+		reason   string
+		upstream int
+	}{
+		{"genuine", batch(1), http.StatusOK, "", 1},
+		{"replayed", batch(1), http.StatusOK, "", 1},
+		{"two copies", batch(2), http.StatusBadRequest, "unsigned_event_id", 1},
+		{"three copies", batch(3), http.StatusBadRequest, "unsigned_event_id", 1},
+	}
+	for _, s := range steps {
+		resp, got := post(t, g, "/adyen", m.Header, s.body)
+		if resp.StatusCode != s.status || up.Count() != s.upstream {
+			t.Fatalf("%s: status %d upstream %d; want %d %d (body %q)", s.name, resp.StatusCode, up.Count(), s.status, s.upstream, got)
+		}
+		if s.reason != "" {
+			if p := decodeProblem(t, resp, got); p.Reason != s.reason {
+				t.Errorf("%s: reason %q, want %q", s.name, p.Reason, s.reason)
+			}
 		}
 	}
 }

@@ -163,7 +163,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.provider = p
-	if err := h.checkDefaultKey(p); err != nil {
+	if err := h.checkIdempotencyKey(p); err != nil {
 		return err
 	}
 	h.credentials = p.Describe().Credentials

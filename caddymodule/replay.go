@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
@@ -52,20 +53,41 @@ func (h *Handler) lease() time.Duration {
 	return durationOr(h.Idempotency.Lease, defaultLease)
 }
 
-// checkDefaultKey refuses idempotency on the default key where that key
-// would be an id no signature covers: whoever replays a captured
-// delivery could vary it, and each replay would be forwarded as new.
-func (h *Handler) checkDefaultKey(p *provider.Provider) error {
-	if h.Idempotency == nil || h.Idempotency.Key != "" {
+// checkIdempotencyKey refuses a key that a replay could vary: the
+// default key where it would be an id no signature covers, and a body
+// hash where the signature does not cover the whole body. Whoever
+// replays a captured delivery could vary either, and each replay would
+// be forwarded as new.
+func (h *Handler) checkIdempotencyKey(p *provider.Provider) error {
+	if h.Idempotency == nil {
 		return nil
+	}
+	d := p.Describe()
+	if h.Idempotency.Key != "" {
+		return checkBodyHashKey(h.Idempotency.Key, p.Name, d.Body)
 	}
 	ids, _ := h.eventFields(p)
-	if defaultKeySigned(p.Describe().Replay, ids) {
+	if defaultKeySigned(d.Replay, ids) {
 		return nil
 	}
+	bodyHash := ""
+	if d.Body == provider.BodyWhole {
+		bodyHash = "set `key {webhook.body_sha256}` (identical bodies count as one event) or, "
+	}
 	return fmt.Errorf("idempotency: %s signs no event id, so the default key would let a replayed delivery through "+
-		"with another id; set `key {webhook.body_sha256}` (identical bodies count as one event) "+
-		"or, accepting that risk, `key {webhook.event_id}`", p.Name)
+		"with another id; %saccepting that risk, `key {webhook.event_id}`", p.Name, bodyHash)
+}
+
+// checkBodyHashKey refuses {webhook.body_sha256} in a key where the
+// signature does not cover every byte of the body: a captured delivery
+// re-encoded (a form's fields reordered, an unsigned field added) would
+// verify with another hash.
+func checkBodyHashKey(key, name string, body provider.Coverage) error {
+	if body == provider.BodyWhole || !strings.Contains(key, "{webhook.body_sha256}") {
+		return nil
+	}
+	return fmt.Errorf("idempotency: %s does not sign every byte of the body, so a replay can carry another {webhook.body_sha256}; "+
+		"key on an id the provider signs instead", name)
 }
 
 // defaultKeySigned says whether the default key can be an id the

@@ -16,8 +16,9 @@ import (
 )
 
 // Headers the upstream receives with a verified delivery. Any copy sent
-// by the client is removed first, so the upstream can trust them. The
-// event id and type are sent as read, except that "%", control
+// by the client is removed first, so the upstream can trust them: the
+// event id and type are sent only when a signature covers them, except
+// that "%", control
 // characters (which no header value may hold) and a space at either end
 // (which HTTP trims) are percent-encoded: an id such as "a\r\nb" arrives
 // as "a%0D%0Ab" and url.PathUnescape gives it back exactly.
@@ -143,18 +144,19 @@ func closeUnread(w http.ResponseWriter, r *http.Request) {
 }
 
 // identify reads what the delivery says about itself and publishes it as
-// placeholders and upstream headers. The event id is shown even when no
-// signature covers it, for information; only a signed id becomes the
-// default idempotency key, and only a signed nonce is remembered.
+// placeholders and upstream headers. The placeholders and the log line
+// show the event id and type even when no signature covers them, for
+// information; only signed ones reach the upstream's headers or become
+// the default idempotency key, and only a signed nonce is remembered.
 func (h *Handler) identify(r *http.Request, req *provider.Request, d *delivery, v provider.Verified) {
 	idFields, typeFields := h.eventFields(h.provider)
-	var signed bool
-	d.eventID, signed = provider.Identify(idFields, req, v)
-	if signed {
+	var idSigned, typeSigned bool
+	d.eventID, idSigned = provider.Identify(idFields, req, v)
+	if idSigned {
 		d.signedID = d.eventID
 	}
-	d.nonce = v.Nonce
-	d.eventType = provider.Extract(typeFields, r.Header, req.Body)
+	d.nonce, d.coverage = v.Nonce, v.Body
+	d.eventType, typeSigned = provider.Read(typeFields, req, v)
 	sum := sha256.Sum256(req.Body)
 	d.bodySHA256 = hex.EncodeToString(sum[:])
 
@@ -162,7 +164,8 @@ func (h *Handler) identify(r *http.Request, req *provider.Request, d *delivery, 
 		repl.Set("webhook.provider", d.provider)
 		repl.Set("webhook.event_id", d.eventID)
 		repl.Set("webhook.event_type", d.eventType)
-		repl.Set("webhook.body_sha256", d.bodySHA256)
+		// Only a hash of bytes that were all signed cannot be varied.
+		repl.Set("webhook.body_sha256", signedOnly(d.bodySHA256, v.Body == provider.BodyWhole))
 		ts := ""
 		if !v.Timestamp.IsZero() {
 			ts = v.Timestamp.UTC().Format(time.RFC3339)
@@ -171,8 +174,17 @@ func (h *Handler) identify(r *http.Request, req *provider.Request, d *delivery, 
 	}
 	// The names are canonical already, so the map is used directly.
 	r.Header[HeaderProvider] = []string{d.provider}
-	setOrDelete(r.Header, HeaderEventID, headerSafe(d.eventID))
-	setOrDelete(r.Header, HeaderEventType, headerSafe(d.eventType))
+	// The app trusts these headers, so they carry only what was signed;
+	// the provider's own headers still tell it the rest.
+	setOrDelete(r.Header, HeaderEventID, headerSafe(d.signedID))
+	setOrDelete(r.Header, HeaderEventType, headerSafe(signedOnly(d.eventType, typeSigned)))
+}
+
+func signedOnly(value string, signed bool) string {
+	if signed {
+		return value
+	}
+	return ""
 }
 
 // headerSafe percent-encodes what a header value cannot carry as is (see

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/caddymodule/store"
 )
 
@@ -125,6 +126,11 @@ var replayedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Lang
 type claim struct {
 	source, key, owner string
 	retention          time.Duration
+	// pin is how long a release keeps the payload's fingerprint: the
+	// retention where the signature does not cover the whole body, so
+	// that a captured signature cannot take a released key with another
+	// payload; zero otherwise.
+	pin time.Duration
 }
 
 func (h *Handler) source() string {
@@ -154,6 +160,11 @@ func (h *Handler) flood(w http.ResponseWriter, r *http.Request, d *delivery) boo
 // already been answered.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery) (*claim, bool) {
 	a, retention := h.admission(r, d)
+	if h.unkeyed(a, d) {
+		d.outcome, d.reason, d.status = outcomeRefused, "unsigned_event_id", http.StatusBadRequest
+		writeProblem(w, http.StatusBadRequest, "unsigned_event_id", "this route deduplicates on the signed event id, and no signature covers one in this delivery", 0)
+		return nil, true
+	}
 	if a.RateKey == "" && a.IdemKey == "" {
 		return nil, false
 	}
@@ -169,7 +180,11 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery) (*c
 	}
 	switch res.State {
 	case store.ClaimAcquired:
-		return &claim{source: a.Source, key: a.IdemKey, owner: a.Owner, retention: retention}, false
+		c := &claim{source: a.Source, key: a.IdemKey, owner: a.Owner, retention: retention}
+		if d.coverage != provider.BodyWhole {
+			c.pin = retention
+		}
+		return c, false
 	case store.ClaimInFlight:
 		d.outcome, d.reason, d.status = "in_flight", "in_flight", http.StatusConflict
 		writeProblem(w, http.StatusConflict, "in_flight", "this event is being delivered; retry later", res.RetryAfter)
@@ -183,6 +198,16 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, d *delivery) (*c
 		return nil, true
 	}
 	return nil, false
+}
+
+// unkeyed says that a delivery would go through unchecked although the
+// route deduplicates on the signed id: its signature covers no id and
+// not the whole body either, so whoever holds a captured delivery could
+// reshape it this way (an Adyen item sent as a batch of copies) as often
+// as they like. Where the whole body is signed, only the provider can
+// send an event without an id.
+func (h *Handler) unkeyed(a store.Admission, d *delivery) bool {
+	return a.IdemKey == "" && h.Idempotency != nil && h.Idempotency.Key == "" && d.coverage != provider.BodyWhole
 }
 
 // admission is what admit asks of the store, and how long a claim it
@@ -248,7 +273,7 @@ func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), finishTimeout)
 	defer cancel()
 	if shouldRelease(rec.status, upstreamErr, h.storedStatus()) {
-		if err := h.app.shared.Release(ctx, c.source, c.key, c.owner); err != nil {
+		if err := h.app.shared.Release(ctx, c.source, c.key, c.owner, c.pin); err != nil {
 			h.metrics.storeError(d.provider, "release")
 			h.logger.Error("releasing idempotency claim", zap.String("provider", d.provider), zap.String("event_id", d.eventID), zap.Error(err))
 		}

@@ -85,7 +85,7 @@ func (s *BodyHMAC) Describe() Description {
 		}
 	}
 	return Description{
-		Kind: kind, Headers: hdrs, Replay: s.replay(),
+		Kind: kind, Headers: hdrs, Replay: s.replay(), Body: BodyParts,
 		Credentials: Credentials{BodyFields: fields},
 	}
 }
@@ -172,23 +172,23 @@ func (s *BodyHMAC) items(body []byte) ([]item, error) {
 		if err != nil {
 			return nil, err
 		}
-		if name := formDuplicateKey(vals); name != "" {
+		if name, found := formDuplicateKey(vals); found {
 			return nil, refuse(ReasonMalformedSignature, "form repeats field %.64q", name)
 		}
 		return []item{formItem{vals}}, nil
 	}
 	// The key check runs first: it also bounds the nesting that gjson's
 	// validator would recurse into.
-	key, err := jsonDuplicateKey(body)
+	key, found, err := jsonDuplicateKey(body)
 	if err != nil || !gjson.ValidBytes(body) {
 		return nil, refuse(ReasonMalformedSignature, "body is not valid JSON")
 	}
-	if key != "" {
+	if found {
 		return nil, refuse(ReasonMalformedSignature, "body repeats key %.64q in one object", key)
 	}
 	root := gjson.ParseBytes(body)
 	if s.Items == "" {
-		return []item{jsonItem{root}}, nil
+		return []item{jsonItem{root}}, s.refuseCaseVariants(jsonItem{root})
 	}
 	arr := root.Get(s.Items)
 	if !arr.IsArray() {
@@ -199,12 +199,47 @@ func (s *BodyHMAC) items(body []byte) ([]item, error) {
 		if len(out) == maxBodyItems {
 			return nil, refuse(ReasonMalformedSignature, "body has more than %d items", maxBodyItems)
 		}
+		if err := s.refuseCaseVariants(jsonItem{it}); err != nil {
+			return nil, err
+		}
 		out = append(out, jsonItem{it})
 	}
 	if len(out) == 0 {
 		return nil, refuse(ReasonMissingSignature, "body has no signed item")
 	}
 	return out, nil
+}
+
+// refuseCaseVariants refuses an item that lacks a signed field but holds
+// a key differing from it only in case: the signature then covers an
+// empty value, while encoding/json (and ASP.NET) read the variant. A
+// present field needs no check, since the two would be a repeated key.
+func (s *BodyHMAC) refuseCaseVariants(it jsonItem) error {
+	for _, path := range s.Fields {
+		if key, found := it.caseVariant(path); found {
+			return refuse(ReasonMalformedSignature, "body has key %.64q where the signed field %s is absent", key, path)
+		}
+	}
+	return nil
+}
+
+// caseVariant returns the key, if any, that stands where path is absent
+// and differs from its missing segment only in case.
+func (j jsonItem) caseVariant(path string) (variant string, found bool) {
+	obj := j.Result
+	for _, seg := range strings.Split(path, ".") {
+		if next := obj.Get(seg); next.Exists() {
+			obj = next
+			continue
+		}
+		want := foldJSONKey(seg)
+		obj.ForEach(func(k, _ gjson.Result) bool {
+			variant, found = k.String(), k.Type == gjson.String && foldJSONKey(k.String()) == want
+			return !found
+		})
+		return variant, found
+	}
+	return "", false
 }
 
 // content is the signed string of an item.

@@ -66,6 +66,7 @@ func (s *Contentful) Describe() Description {
 		Headers: []string{"X-Contentful-Signature", "X-Contentful-Signed-Headers", "X-Contentful-Timestamp"},
 		// The idempotency key is signed only when the sender lists it.
 		Replay:      ReplayTimestamp,
+		Body:        BodyWhole,
 		Credentials: Credentials{SignatureHeaders: []string{http.CanonicalHeaderKey(contentfulSignature)}},
 	}
 }

@@ -24,45 +24,45 @@ const maxJSONDepth = 64
 
 // jsonDuplicateKey returns a key that appears twice in one object of a
 // JSON document, at any depth, after decoding its escapes and folding
-// its case as encoding/json matches field names. It returns an error for
-// a document that is not one valid JSON value or nests deeper than
+// its case as encoding/json matches field names, and whether there is
+// one (the empty key can be repeated too). It returns an error for a
+// document that is not one valid JSON value or nests deeper than
 // maxJSONDepth.
-func jsonDuplicateKey(body []byte) (string, error) {
+func jsonDuplicateKey(body []byte) (key string, found bool, err error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	// One set of folded keys per open container; nil for an array.
 	var open []map[string]bool
 	expectKey, empty := false, true
 	// The whole document is read even after a repeat, so that the
 	// answer for one that is not JSON is always the error.
-	repeated := ""
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF && (empty || len(open) > 0) {
-			return "", io.ErrUnexpectedEOF
+			return "", false, io.ErrUnexpectedEOF
 		}
 		if err == io.EOF {
-			return repeated, nil
+			return key, found, nil
 		}
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		empty = false
 		switch {
 		case expectKey && tok != json.Delim('}'):
-			key, ok := tok.(string)
+			name, ok := tok.(string)
 			if !ok {
-				return "", errors.New("object key is not a string")
+				return "", false, errors.New("object key is not a string")
 			}
-			folded := foldJSONKey(key)
-			if open[len(open)-1][folded] && repeated == "" {
-				repeated = key
+			folded := foldJSONKey(name)
+			if open[len(open)-1][folded] && !found {
+				key, found = name, true
 			}
 			open[len(open)-1][folded] = true
 			expectKey = false
 			continue
 		case tok == json.Delim('{') || tok == json.Delim('['):
 			if len(open) == maxJSONDepth {
-				return "", errors.New("too deeply nested")
+				return "", false, errors.New("too deeply nested")
 			}
 			var keys map[string]bool
 			if tok == json.Delim('{') {
@@ -76,7 +76,7 @@ func jsonDuplicateKey(body []byte) (string, error) {
 		// expects its next key.
 		expectKey = len(open) > 0 && open[len(open)-1] != nil
 		if len(open) == 0 && dec.More() {
-			return "", errors.New("more than one value")
+			return "", false, errors.New("more than one value")
 		}
 	}
 }
@@ -93,17 +93,18 @@ func foldJSONKey(key string) string {
 // frameworks read names: case folded (ASP.NET), leading spaces dropped,
 // spaces and dots made underscores and an unclosed bracket too (PHP),
 // and everything from a closed bracket on dropped, which PHP and Rails
-// turn into an array or a hash under the same name.
-func formDuplicateKey(vals url.Values) string {
+// turn into an array or a hash under the same name. It reports whether
+// there is one, since the empty name can be repeated too.
+func formDuplicateKey(vals url.Values) (string, bool) {
 	seen := make(map[string]bool, len(vals))
 	for name, v := range vals {
 		k := formKey(name)
 		if len(v) > 1 || seen[k] {
-			return name
+			return name, true
 		}
 		seen[k] = true
 	}
-	return ""
+	return "", false
 }
 
 func formKey(name string) string {

@@ -67,6 +67,8 @@ func (s *Form) Describe() Description {
 	// Nothing signed varies per delivery, and a form's fields can be
 	// reordered or re-encoded, which changes a hash of its bytes.
 	d.Replay = ReplayNone
+	// A bodySHA256 signs a body whole; a form, only its fields.
+	d.Body = BodyParts
 	d.Credentials = Credentials{SignatureHeaders: []string{s.Header}}
 	return d
 }

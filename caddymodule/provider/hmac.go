@@ -328,6 +328,7 @@ func (s *HMAC) Describe() Description {
 	d := Description{Kind: kind, Headers: hdrs, Replay: ReplayNone}
 	if c, err := s.compile(); err == nil {
 		d.Replay = replayOf(c.signsTime, c.content.uses(segID), c.body)
+		d.Body = c.body
 		d.Credentials.SignatureHeaders = c.headers
 	}
 	return d

@@ -56,6 +56,7 @@ func (s *JWT) Describe() Description {
 	return Description{
 		Kind: "jwt-hs256", Headers: []string{s.Header},
 		Replay:      replayOf(s.RequireExpiry, false, body),
+		Body:        body,
 		Credentials: Credentials{SignatureHeaders: []string{http.CanonicalHeaderKey(s.Header)}},
 	}
 }

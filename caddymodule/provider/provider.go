@@ -85,45 +85,66 @@ type Field struct {
 
 // Extract returns the first non-empty value among fields.
 func Extract(fields []Field, h http.Header, body []byte) string {
-	v, _ := extract(fields, h, body)
-	return v
-}
-
-// extract returns the first non-empty value among fields and the field
-// it came from.
-func extract(fields []Field, h http.Header, body []byte) (string, Field) {
 	for _, f := range fields {
-		if f.Header != "" {
-			if v := h.Get(f.Header); v != "" {
-				return v, f
-			}
-		}
-		if f.JSON != "" {
-			if v := gjson.GetBytes(body, f.JSON); v.Exists() && v.Type != gjson.JSON && v.Type != gjson.Null {
-				return v.String(), Field{JSON: f.JSON}
-			}
+		if v := f.read(h, body); v != "" {
+			return v
 		}
 	}
-	return "", Field{}
+	return ""
+}
+
+// read returns the field's value, empty when absent.
+func (f Field) read(h http.Header, body []byte) string {
+	if f.Header != "" {
+		if v := h.Get(f.Header); v != "" {
+			return v
+		}
+	}
+	if f.JSON != "" {
+		if v := gjson.GetBytes(body, f.JSON); v.Exists() && v.Type != gjson.JSON && v.Type != gjson.Null {
+			return v.String()
+		}
+	}
+	return ""
+}
+
+// covered says whether the signature covers where the field's value was
+// found: a header it signed, or a path into a body it signed whole.
+func (f Field) covered(h http.Header, v Verified) bool {
+	if f.Header != "" && h.Get(f.Header) != "" {
+		return slices.Contains(v.Headers, http.CanonicalHeaderKey(f.Header))
+	}
+	return f.JSON != "" && v.Body == BodyWhole
 }
 
 // Identify returns the event id and whether the signature covers it: the
-// id the scheme signed, else the first of fields found, which is covered
-// when it is a header the signature covers or a JSON path of a wholly
-// signed body. An uncovered id is fine for a log line, never for a
-// deduplication key: whoever replays a captured delivery can vary it.
+// id the scheme signed, else the value of Read.
 func Identify(fields []Field, r *Request, v Verified) (id string, signed bool) {
 	if v.ID != "" {
 		return v.ID, true
 	}
-	id, from := extract(fields, r.Header, r.Body)
-	switch {
-	case id == "":
-		return "", false
-	case from.Header != "":
-		return id, slices.Contains(v.Headers, http.CanonicalHeaderKey(from.Header))
+	return Read(fields, r, v)
+}
+
+// Read returns the first value among fields that the signature covers,
+// else the first found that it does not, and whether it is covered. An
+// uncovered value is fine for a log line, never for a deduplication key
+// or a header the app trusts: whoever replays a captured delivery can
+// vary it.
+func Read(fields []Field, r *Request, v Verified) (value string, signed bool) {
+	for _, f := range fields {
+		val := f.read(r.Header, r.Body)
+		if val == "" {
+			continue
+		}
+		if f.covered(r.Header, v) {
+			return val, true
+		}
+		if value == "" {
+			value = val
+		}
 	}
-	return id, v.Body == BodyWhole
+	return value, false
 }
 
 var registry = map[string]*Provider{}

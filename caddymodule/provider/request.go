@@ -144,6 +144,10 @@ type Description struct {
 	// Credentials names the request parts that carry a secret or a
 	// signature.
 	Credentials Credentials
+	// Body is how much of a body the signature covers in every
+	// delivery, at the least: a key such as {webhook.body_sha256} stops
+	// replays only where it is BodyWhole.
+	Body Coverage
 }
 
 // What a scheme's signature offers against replays, for the providers

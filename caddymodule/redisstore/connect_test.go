@@ -223,7 +223,7 @@ func exercise(t *testing.T, s store.Store) {
 		t.Fatal("second delivery within the limit's period allowed")
 	}
 	admit(claim("e2", "A"))
-	must(t, s.Release(ctx, first.Source, "e2", "A"))
+	must(t, s.Release(ctx, first.Source, "e2", "A", 0))
 	if res := admit(claim("e2", "B")); res.State != store.ClaimAcquired {
 		t.Fatalf("after release: state %v, want acquired", res.State)
 	}

@@ -39,7 +39,9 @@ if owner ~= '' then ckey = KEYS[k] end
 local claim
 if ckey then
   claim = redis.call('HMGET', ckey, 'o', 'f', 'r')
-  if claim[1] or claim[3] then
+  -- A claim released with its payload pinned (no owner, no answer)
+  -- conflicts with another payload and is free for the same one.
+  if claim[1] or claim[3] or (claim[2] and claim[2] ~= fp) then
     local tat = 0
     if rkey then
       tat = math.max(tonumber(redis.call('GET', rkey) or 0), now + interval)
@@ -90,14 +92,20 @@ return 1
 
 // releaseScript deletes the claim if ARGV[1] holds it and it is still
 // in flight: a late release never removes a newer claim or a stored
-// answer. Returns 1 if deleted.
+// answer. With a pin (ARGV[2] ms > 0) it keeps the fingerprint alone for
+// that long instead. Returns 1 if released.
 var releaseScript = redis.NewScript(`
 local c = redis.call('HMGET', KEYS[1], 'o', 'r')
-if c[1] == ARGV[1] and not c[2] then
-  redis.call('DEL', KEYS[1])
-  return 1
+if c[1] ~= ARGV[1] or c[2] then
+  return 0
 end
-return 0
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HDEL', KEYS[1], 'o')
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
 `)
 
 // extendScript pushes the expiry of a claim ARGV[1] holds and that is

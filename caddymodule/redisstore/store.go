@@ -105,12 +105,12 @@ func (s *Store) Extend(ctx context.Context, source, idemKey, owner string, lease
 }
 
 // Release implements store.Store.
-func (s *Store) Release(ctx context.Context, source, idemKey, owner string) error {
+func (s *Store) Release(ctx context.Context, source, idemKey, owner string, pin time.Duration) error {
 	if err := store.ValidateRelease(source, idemKey, owner); err != nil {
 		return fmt.Errorf("releasing claim: %w", err)
 	}
 	keys := []string{s.key(source, "idem", idemKey)}
-	if err := releaseScript.Run(ctx, s.client.rdb, keys, owner).Err(); err != nil {
+	if err := releaseScript.Run(ctx, s.client.rdb, keys, owner, pin.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("running release script: %w", err)
 	}
 	return nil

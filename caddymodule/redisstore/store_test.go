@@ -85,7 +85,7 @@ func testRoundTrips(t *testing.T, cfg Config) {
 	a := claim()
 	mustAdmit(t, s, a)
 	must(t, s.Complete(ctx, a.Source, a.IdemKey, a.Owner, store.Response{Status: 200}, time.Minute))
-	must(t, s.Release(ctx, a.Source, a.IdemKey, a.Owner))
+	must(t, s.Release(ctx, a.Source, a.IdemKey, a.Owner, 0))
 
 	claimed := func(t *testing.T) store.Admission {
 		b := claim()
@@ -116,7 +116,7 @@ func testRoundTrips(t *testing.T, cfg Config) {
 			must(t, s.Complete(ctx, b.Source, b.IdemKey, b.Owner, store.Response{Status: 200}, time.Minute))
 		}, 1},
 		{"release", claimed, func(t *testing.T, b store.Admission) {
-			must(t, s.Release(ctx, b.Source, b.IdemKey, b.Owner))
+			must(t, s.Release(ctx, b.Source, b.IdemKey, b.Owner, 0))
 		}, 1},
 	}
 	for _, tt := range tests {
@@ -170,7 +170,7 @@ func TestRedisDown(t *testing.T) {
 		{"complete", func(ctx context.Context) error {
 			return s.Complete(ctx, "s", "e", "o", store.Response{Status: 200}, time.Minute)
 		}, "running complete script: "},
-		{"release", func(ctx context.Context) error { return s.Release(ctx, "s", "e", "o") }, "running release script: "},
+		{"release", func(ctx context.Context) error { return s.Release(ctx, "s", "e", "o", 0) }, "running release script: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

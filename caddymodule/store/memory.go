@@ -67,12 +67,16 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Result, error) {
 	var claim *entry
 	if a.IdemKey != "" {
 		claim = m.tab.get(tableKey{kindClaim, a.Source, a.IdemKey}, now)
-		if claim != nil && claim.resp == nil && claim.owner == a.Owner {
+		switch {
+		case claim == nil:
+		case claim.resp == nil && claim.owner == a.Owner:
 			// A resend: the first send went through, so the answer is
 			// "acquired" again.
 			return Result{Rate: m.resendDecision(a, now), State: ClaimAcquired}, nil
-		}
-		if claim != nil {
+		case claim.resp == nil && claim.owner == "" && claim.fingerprint == a.Fingerprint:
+			// Released with this very payload pinned: claimed anew
+			// below, and charged like a first delivery.
+		default:
 			// A duplicate never reaches the upstream, so it is not
 			// charged to the upstream's rate: it is answered from the
 			// claim (replay, 409 or 422) whatever the bucket holds.
@@ -89,7 +93,8 @@ func (m *Memory) Admit(_ context.Context, a Admission) (Result, error) {
 		}
 	}
 	if a.IdemKey != "" {
-		m.claim(a, nil, now, &res)
+		// Looked up again: charging the rate may have evicted it.
+		m.claim(a, m.tab.get(tableKey{kindClaim, a.Source, a.IdemKey}, now), now, &res)
 	}
 	return res, nil
 }
@@ -143,6 +148,11 @@ func (m *Memory) claim(a Admission, e *entry, now int64, res *Result) {
 	case e.resp != nil:
 		stored := e.resp.Clone()
 		res.State, res.Stored = ClaimCompleted, &stored
+	case e.owner == "":
+		// Released with its payload pinned, and this is that payload.
+		e.owner, e.expires = a.Owner, now+a.Lease.Microseconds()
+		m.tab.put(e, now)
+		res.State = ClaimAcquired
 	default:
 		res.State = ClaimInFlight
 		res.RetryAfter = time.Duration(e.expires-now) * time.Microsecond
@@ -186,14 +196,20 @@ func (m *Memory) Extend(_ context.Context, source, idemKey, owner string, lease 
 }
 
 // Release implements Store.
-func (m *Memory) Release(_ context.Context, source, idemKey, owner string) error {
+func (m *Memory) Release(_ context.Context, source, idemKey, owner string, pin time.Duration) error {
 	if err := ValidateRelease(source, idemKey, owner); err != nil {
 		return fmt.Errorf("releasing claim: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.tab.get(tableKey{kindClaim, source, idemKey}, m.now().UnixMicro())
-	if e != nil && e.owner == owner && e.resp == nil {
+	now := m.now().UnixMicro()
+	e := m.tab.get(tableKey{kindClaim, source, idemKey}, now)
+	switch {
+	case e == nil || e.owner != owner || e.resp != nil:
+	case pin > 0:
+		e.owner, e.expires = "", now+pin.Microseconds()
+		m.tab.put(e, now)
+	default:
 		m.tab.remove(e)
 	}
 	return nil

@@ -41,7 +41,13 @@ type Store interface {
 	// through, but only if owner still holds it: a late release must
 	// never delete a claim that a newer delivery has since taken, nor a
 	// completed answer. Releasing a claim one does not hold is a no-op.
-	Release(ctx context.Context, source, idemKey, owner string) error
+	//
+	// A positive pin keeps the claim's fingerprint for that long: the
+	// key may be claimed again only with the same payload, and another
+	// one is a ClaimConflict. Where a signature covers only part of a
+	// body, this stops a captured signature from taking a released key
+	// with a payload of the attacker's choosing.
+	Release(ctx context.Context, source, idemKey, owner string, pin time.Duration) error
 
 	// Close frees the store's resources (for Redis, its reference to
 	// a shared client).

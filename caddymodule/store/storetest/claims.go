@@ -18,6 +18,7 @@ type op struct {
 	owner string
 	fp    string        // admit: fingerprint; "" means "f"
 	lease time.Duration // admit, extend: lease; 0 means defaultLease
+	pin   time.Duration // release: how long the fingerprint is kept
 	sleep time.Duration
 	want  store.ClaimState // admit
 	err   error            // complete, release, extend
@@ -144,6 +145,34 @@ func testClaims(t *testing.T, open Open) {
 			{do: "extend", owner: "A", err: store.ErrClaimLost},
 			{do: "admit", owner: "B", want: store.ClaimAcquired},
 		}},
+		{"a pinned release takes back only the same payload", []op{
+			{do: "admit", owner: "A", want: store.ClaimAcquired},
+			{do: "release", owner: "A", pin: time.Hour},
+			{do: "admit", owner: "B", fp: "g", want: store.ClaimConflict},
+			{do: "admit", owner: "C", want: store.ClaimAcquired},
+			{do: "admit", owner: "D", want: store.ClaimInFlight},
+			{do: "complete", owner: "C"},
+			{do: "admit", owner: "E", want: store.ClaimCompleted},
+		}},
+		{"a pinned release by another owner is a no-op", []op{
+			{do: "admit", owner: "A", want: store.ClaimAcquired},
+			{do: "release", owner: "B", pin: time.Hour},
+			{do: "admit", owner: "C", want: store.ClaimInFlight},
+		}},
+		{"a pin expires", []op{
+			{do: "admit", owner: "A", want: store.ClaimAcquired},
+			{do: "release", owner: "A", pin: shortLease},
+			{do: "sleep", sleep: pastLease},
+			{do: "admit", owner: "B", fp: "g", want: store.ClaimAcquired},
+		}},
+		{"a pinned claim taken again is released again", []op{
+			{do: "admit", owner: "A", want: store.ClaimAcquired},
+			{do: "release", owner: "A", pin: time.Hour},
+			{do: "admit", owner: "B", want: store.ClaimAcquired},
+			{do: "release", owner: "B", pin: time.Hour},
+			{do: "admit", owner: "C", fp: "g", want: store.ClaimConflict},
+			{do: "admit", owner: "D", want: store.ClaimAcquired},
+		}},
 		{"extend after lease expiry is refused", []op{
 			{do: "admit", owner: "A", lease: shortLease, want: store.ClaimAcquired},
 			{do: "sleep", sleep: pastLease},
@@ -173,7 +202,7 @@ func runOp(t *testing.T, s store.Store, i int, o op) {
 			t.Fatalf("step %d: Complete by %s: err = %v, want %v", i, o.owner, err, o.err)
 		}
 	case "release":
-		if err := s.Release(ctx, t.Name(), "event", o.owner); !errors.Is(err, o.err) {
+		if err := s.Release(ctx, t.Name(), "event", o.owner, o.pin); !errors.Is(err, o.err) {
 			t.Fatalf("step %d: Release by %s: err = %v, want %v", i, o.owner, err, o.err)
 		}
 	case "extend":

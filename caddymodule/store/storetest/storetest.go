@@ -87,7 +87,7 @@ func testValidation(t *testing.T, open Open) {
 		}
 	})
 	t.Run("release empty owner", func(t *testing.T) {
-		if err := s.Release(ctx, t.Name(), "i", ""); err == nil {
+		if err := s.Release(ctx, t.Name(), "i", "", 0); err == nil {
 			t.Error("Release with empty owner accepted")
 		}
 	})

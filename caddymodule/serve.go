@@ -16,12 +16,12 @@ import (
 )
 
 // Headers the upstream receives with a verified delivery. Any copy sent
-// by the client is removed first, so the upstream can trust them: the
-// event id and type are sent only when a signature covers them, except
-// that "%", control
-// characters (which no header value may hold) and a space at either end
-// (which HTTP trims) are percent-encoded: an id such as "a\r\nb" arrives
-// as "a%0D%0Ab" and url.PathUnescape gives it back exactly.
+// by the client is removed first, so the upstream can trust them; the
+// event id and type are sent only when a signature covers them. In
+// those two, "%", control characters (which no header value may hold)
+// and a space at either end (which HTTP trims) are percent-encoded: an
+// id such as "a\r\nb" arrives as "a%0D%0Ab" and url.PathUnescape gives
+// it back exactly.
 const (
 	HeaderProvider  = "Webhook-Gateway-Provider"
 	HeaderEventID   = "Webhook-Gateway-Event-Id"
@@ -180,6 +180,7 @@ func (h *Handler) identify(r *http.Request, req *provider.Request, d *delivery, 
 	setOrDelete(r.Header, HeaderEventType, headerSafe(signedOnly(d.eventType, typeSigned)))
 }
 
+// signedOnly is value where a signature covers it, else nothing.
 func signedOnly(value string, signed bool) string {
 	if signed {
 		return value

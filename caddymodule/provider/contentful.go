@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"slices"
@@ -178,12 +177,10 @@ func (v *contentfulVerifier) Verify(r *Request) (Verified, error) {
 		return Verified{}, err
 	}
 	signed := contentfulHeaders(r.Header, names, strconv.FormatInt(ts, 10))
-	for i, key := range v.keys {
-		mac := hmac.New(sha256.New, key)
-		writeContentful(mac, r.Method, path, signed.pairs, r.Body)
-		if hmac.Equal(mac.Sum(nil), want[:]) {
-			return Verified{Timestamp: time.UnixMilli(ts), Body: BodyWhole, Headers: signed.headers(), Secret: i}, nil
-		}
+	if i, ok := keyThatSigns(v.keys, sha256.New, want[:], func(w io.Writer) {
+		writeContentful(w, r.Method, path, signed.pairs, r.Body)
+	}); ok {
+		return Verified{Timestamp: time.UnixMilli(ts), Body: BodyWhole, Headers: signed.headers(), Secret: i}, nil
 	}
 	if signed.absent != "" {
 		// The SDK drops an absent listed header from the signed list,
@@ -284,7 +281,7 @@ func contentfulValue(h http.Header, name string) (string, bool) {
 
 // writeContentful writes the canonical request: method, path, headers
 // and body, joined by newlines.
-func writeContentful(w hash.Hash, method, path string, pairs []string, body []byte) {
+func writeContentful(w io.Writer, method, path string, pairs []string, body []byte) {
 	io.WriteString(w, method)
 	io.WriteString(w, "\n")
 	io.WriteString(w, path)

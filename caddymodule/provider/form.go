@@ -163,12 +163,8 @@ func (v *formVerifier) Verify(r *Request) (Verified, error) {
 		return Verified{}, err
 	}
 	for _, u := range v.urls(r.URL) {
-		for i, key := range v.keys {
-			mac := hmac.New(newHash, key)
-			writeFormContent(mac, u, params)
-			if hmac.Equal(mac.Sum(nil), want[:n]) {
-				return Verified{Body: body, Secret: i}, nil
-			}
+		if i, ok := keyThatSigns(v.keys, newHash, want[:n], func(w io.Writer) { writeFormContent(w, u, params) }); ok {
+			return Verified{Body: body, Secret: i}, nil
 		}
 	}
 	return Verified{}, refuse(ReasonSignatureMismatch, "header %s does not match a configured secret", name)
@@ -276,7 +272,7 @@ func parseForm(body []byte) (url.Values, error) {
 // writeFormContent writes the URL and then, by sorted name, each name
 // with each of its distinct values in sorted order, as Twilio's
 // validator does.
-func writeFormContent(w hash.Hash, u string, params url.Values) {
+func writeFormContent(w io.Writer, u string, params url.Values) {
 	io.WriteString(w, u)
 	names := make([]string, 0, len(params))
 	for name := range params {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -139,14 +140,7 @@ func (v *jwtVerifier) Verify(r *Request) (Verified, error) {
 
 // signedByKey returns the position of the secret that signed the token.
 func (v *jwtVerifier) signedByKey(tok *jwtToken) (int, bool) {
-	for i, key := range v.keys {
-		mac := hmac.New(sha256.New, key)
-		mac.Write([]byte(tok.signed))
-		if hmac.Equal(mac.Sum(nil), tok.sig) {
-			return i, true
-		}
-	}
-	return 0, false
+	return keyThatSigns(v.keys, sha256.New, tok.sig, func(w io.Writer) { io.WriteString(w, tok.signed) })
 }
 
 // checkClaims runs only on a token whose signature holds.

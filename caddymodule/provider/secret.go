@@ -1,10 +1,13 @@
 package provider
 
 import (
+	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"hash"
+	"io"
 	"strings"
 )
 
@@ -86,4 +89,18 @@ func decodeKeys(enc SecretEncoding, secrets []string) ([][]byte, error) {
 		keys[i] = k
 	}
 	return keys, nil
+}
+
+// keyThatSigns returns the position of the first key whose HMAC over
+// what write produces equals want, compared in constant time: the
+// verifiers that key a MAC per request (no pool) share it.
+func keyThatSigns(keys [][]byte, newHash func() hash.Hash, want []byte, write func(io.Writer)) (int, bool) {
+	for i, key := range keys {
+		mac := hmac.New(newHash, key)
+		write(mac)
+		if hmac.Equal(mac.Sum(nil), want) {
+			return i, true
+		}
+	}
+	return 0, false
 }

@@ -46,6 +46,7 @@ type App struct {
 	redis     *redisstore.Config // Redis with its placeholders resolved
 	shared    store.Store        // Redis, or the memory store
 	flood     *store.Memory
+	queues    queueRegistry
 	releasers []func() error
 	logger    *zap.Logger
 }

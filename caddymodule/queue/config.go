@@ -1,0 +1,105 @@
+package queue
+
+import (
+	"github.com/caddyserver/caddy/v2"
+)
+
+// Config is a handler's `queue` block: with it, the handler stores a
+// verified, admitted delivery and answers the provider at once, and the
+// webhook_gateway app's workers deliver it to To.
+type Config struct {
+	// To is where events are delivered: an http or https URL. The app
+	// receives the original method, this URL's path and query, the body
+	// byte for byte and the provider's headers. Required.
+	To string `json:"to"`
+
+	// Timeout bounds one attempt, from dialling to the end of the
+	// answer. Default: 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// Attempts is how many attempts an event gets before it is dead.
+	// Default: 12.
+	Attempts int `json:"attempts,omitempty"`
+	// FirstDelay is the delay after the first failed attempt; each
+	// later one doubles it, up to MaxDelay, with ±20% jitter.
+	// Default: 5s.
+	FirstDelay caddy.Duration `json:"first_delay,omitempty"`
+	// MaxDelay is the largest delay between two attempts. Default: 6h.
+	MaxDelay caddy.Duration `json:"max_delay,omitempty"`
+	// Schedule, instead of FirstDelay and MaxDelay, lists the delays
+	// after each failed attempt (jittered ±20%); the last one repeats
+	// until the attempts run out. Default: none.
+	Schedule []caddy.Duration `json:"schedule,omitempty"`
+	// DeadOn lists statuses that end delivery at once, besides 410 Gone,
+	// which always does. Every other failure (a connection error, a
+	// timeout, any other non-2xx: a 404 during a deploy) is retried.
+	DeadOn []int `json:"dead_on,omitempty"`
+
+	// Concurrency bounds the attempts in flight to To, across every
+	// instance sharing the store. Default: 16.
+	Concurrency int `json:"concurrency,omitempty"`
+	// Rate bounds the attempts per period to To, across every instance
+	// sharing the store (GCRA: evenly paced, with Burst at once).
+	// Default: none.
+	Rate *Rate `json:"rate,omitempty"`
+
+	// Order, a placeholder resolved at intake (for example
+	// {webhook.event_type}), makes delivery FIFO per key: one event of a
+	// key in flight at a time, in the order of intake, even across
+	// retries. Events whose key resolves to empty are not ordered.
+	// Default: none (no order).
+	Order string `json:"order,omitempty"`
+
+	// Retention is how long a delivered event stays inspectable.
+	// Default: 72h.
+	Retention caddy.Duration `json:"retention,omitempty"`
+	// DeadRetention is how long a dead event stays replayable.
+	// Default: 336h (14 days).
+	DeadRetention caddy.Duration `json:"dead_retention,omitempty"`
+	// MaxQueued bounds the events not yet delivered or dead; at the
+	// bound, intake answers 503 with Retry-After, so the provider
+	// retries later. Default: 100000.
+	MaxQueued int64 `json:"max_queued,omitempty"`
+	// MaxQueuedBytes bounds their bodies and headers. Default: 1 GiB.
+	MaxQueuedBytes int64 `json:"max_queued_bytes,omitempty"`
+	// Partitions spreads the queue over this many Redis streams (and so
+	// over Redis Cluster shards); events of one order key share one.
+	// Default: 1.
+	Partitions int `json:"partitions,omitempty"`
+
+	// TLSCA is a PEM file of the authorities To's certificate may chain
+	// to, instead of the system's.
+	TLSCA string `json:"tls_ca,omitempty"`
+	// TLSInsecureSkipVerify accepts any certificate from To. For tests
+	// only.
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+	// HeaderUp sets headers on every attempt, like reverse_proxy's
+	// header_up: a name and a value, which may use the placeholders of
+	// the event ({webhook.provider}, {webhook.event_id},
+	// {webhook.event_type}).
+	HeaderUp []HeaderField `json:"header_up,omitempty"`
+
+	// Answer is the status the provider gets once the event is stored,
+	// with a small JSON body naming the delivery id. Default: 200.
+	Answer int `json:"answer,omitempty"`
+
+	// Durability is when the event counts as stored: "" (Redis has
+	// it, with whatever persistence Redis is configured for) or
+	// "replicated" (a replica acknowledged it too, with WAIT, before
+	// the provider is answered; a timeout answers 503). Default: "".
+	Durability string `json:"durability,omitempty"`
+}
+
+// Rate is Count attempts per Period, with up to Burst at once.
+type Rate struct {
+	Count  int64          `json:"count"`
+	Period caddy.Duration `json:"period"`
+	// Burst defaults to 1: attempts evenly paced.
+	Burst int64 `json:"burst,omitempty"`
+}
+
+// HeaderField is one header_up line.
+type HeaderField struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}

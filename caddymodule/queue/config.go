@@ -1,7 +1,13 @@
 package queue
 
 import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
 	"github.com/caddyserver/caddy/v2"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Config is a handler's `queue` block: with it, the handler stores a
@@ -102,4 +108,132 @@ type Rate struct {
 type HeaderField struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+}
+
+// Defaults of the queue block.
+const (
+	DefaultTimeout        = 30 * time.Second
+	DefaultAttempts       = 12
+	DefaultFirstDelay     = 5 * time.Second
+	DefaultMaxDelay       = 6 * time.Hour
+	DefaultConcurrency    = 16
+	DefaultRetention      = 72 * time.Hour
+	DefaultDeadRetention  = 14 * 24 * time.Hour
+	DefaultMaxQueued      = 100000
+	DefaultMaxQueuedBytes = 1 << 30
+	DefaultAnswer         = http.StatusOK
+
+	// reclaimMargin is added to the attempt timeout before a lease left
+	// unsettled is taken over: an attempt still running must never be
+	// doubled (Svix PR #2181).
+	reclaimMargin = 15 * time.Second
+)
+
+// Provision fills in the defaults; call it before Validate and Spec.
+func (c *Config) Provision() {
+	setDefault(&c.Timeout, caddy.Duration(DefaultTimeout))
+	setDefault(&c.Attempts, DefaultAttempts)
+	setDefault(&c.FirstDelay, caddy.Duration(DefaultFirstDelay))
+	setDefault(&c.MaxDelay, caddy.Duration(DefaultMaxDelay))
+	setDefault(&c.Concurrency, DefaultConcurrency)
+	setDefault(&c.Retention, caddy.Duration(DefaultRetention))
+	setDefault(&c.DeadRetention, caddy.Duration(DefaultDeadRetention))
+	setDefault(&c.MaxQueued, DefaultMaxQueued)
+	setDefault(&c.MaxQueuedBytes, DefaultMaxQueuedBytes)
+	setDefault(&c.Partitions, 1)
+	setDefault(&c.Answer, DefaultAnswer)
+	if c.Rate != nil {
+		setDefault(&c.Rate.Burst, 1)
+	}
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	if err := validateTo(c.To); err != nil {
+		return err
+	}
+	positive := []struct {
+		name string
+		ok   bool
+	}{
+		{"timeout", c.Timeout > 0},
+		{"retry attempts", c.Attempts > 0},
+		{"retry first delay", c.FirstDelay > 0},
+		{"retry largest delay", c.MaxDelay >= c.FirstDelay},
+		{"concurrency", c.Concurrency > 0},
+		{"retention", c.Retention > 0},
+		{"dead_retention", c.DeadRetention > 0},
+		{"max_queued", c.MaxQueued > 0},
+		{"max_queued_bytes", c.MaxQueuedBytes > 0},
+		{"partitions", c.Partitions > 0 && c.Partitions <= 1024},
+	}
+	for _, p := range positive {
+		if !p.ok {
+			return fmt.Errorf("%s must be positive", p.name)
+		}
+	}
+	for _, d := range c.Schedule {
+		if d <= 0 {
+			return fmt.Errorf("schedule delays must be positive")
+		}
+	}
+	if c.Rate != nil && (c.Rate.Count <= 0 || c.Rate.Period <= 0 || c.Rate.Burst <= 0) {
+		return fmt.Errorf("rate must be a positive count per positive period, with a positive burst")
+	}
+	for _, s := range c.DeadOn {
+		if s < 100 || s > 599 || (s >= 200 && s < 300) {
+			return fmt.Errorf("dead_on %d: not a failing HTTP status", s)
+		}
+	}
+	if c.Answer < 200 || c.Answer > 299 {
+		return fmt.Errorf("answer %d: the provider must be told the event was accepted, with a 2xx", c.Answer)
+	}
+	if c.Durability != "" && c.Durability != "replicated" {
+		return fmt.Errorf("durability %q: want replicated or nothing", c.Durability)
+	}
+	for _, h := range c.HeaderUp {
+		if !httpguts.ValidHeaderFieldName(h.Name) {
+			return fmt.Errorf("header_up %q: not a header name", h.Name)
+		}
+	}
+	return nil
+}
+
+func validateTo(to string) error {
+	if to == "" {
+		return fmt.Errorf("to is required")
+	}
+	u, err := url.Parse(to)
+	if err != nil {
+		return fmt.Errorf("to %q: %w", to, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("to %q: want an http or https URL with a host", to)
+	}
+	if u.User != nil {
+		return fmt.Errorf("to %q: credentials in the URL would be sent with every attempt; use header_up", to)
+	}
+	return nil
+}
+
+// Spec is what the backend needs of the queue called name.
+func (c *Config) Spec(name string) *Spec {
+	return &Spec{
+		Name:           name,
+		Partitions:     c.Partitions,
+		Ordered:        c.Order != "",
+		Attempts:       c.Attempts,
+		ReclaimAfter:   time.Duration(c.Timeout) + reclaimMargin,
+		Retention:      time.Duration(c.Retention),
+		DeadRetention:  time.Duration(c.DeadRetention),
+		MaxQueued:      c.MaxQueued,
+		MaxQueuedBytes: c.MaxQueuedBytes,
+	}
 }

@@ -23,6 +23,16 @@ type Cluster struct {
 // least three masters.
 func StartCluster(t testing.TB, masters int) *Cluster {
 	t.Helper()
+	return StartClusterWith(t, masters, Options{})
+}
+
+// StartClusterWith is StartCluster with every node run as o says (an
+// append-only file, say; TLS is not supported for clusters).
+func StartClusterWith(t testing.TB, masters int, o Options) *Cluster {
+	t.Helper()
+	if o.TLS {
+		t.Fatal("testredis: a TLS cluster is not supported")
+	}
 	if masters < 3 {
 		t.Fatalf("testredis: a cluster needs at least 3 masters, got %d", masters)
 	}
@@ -34,7 +44,7 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		c.Nodes = append(c.Nodes, start(t, dir, Options{}, true, ""))
+		c.Nodes = append(c.Nodes, start(t, dir, o, true, ""))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
@@ -54,6 +64,15 @@ func (c *Cluster) Addrs() []string {
 		addrs[i] = n.Addr
 	}
 	return addrs
+}
+
+// WaitReady waits until every node reports the cluster ok again, as
+// after a node's Restart.
+func (c *Cluster) WaitReady(t testing.TB) {
+	t.Helper()
+	if err := c.waitOK(); err != nil {
+		t.Fatalf("testredis: %v", err)
+	}
 }
 
 func (c *Cluster) waitOK() error {

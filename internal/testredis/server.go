@@ -1,8 +1,10 @@
 // Package testredis runs real redis-server processes for tests: a single
-// node with Start (StartWith for TLS or ACL users), a Redis Cluster with
-// StartCluster, or a sentinel with StartSentinel. Servers listen on
-// 127.0.0.1, keep nothing on disk beyond t.TempDir(), and are killed when
-// the test ends (or, on Linux, when the test binary dies).
+// node with Start (StartWith for TLS, ACL users or an append-only file),
+// a Redis Cluster with StartCluster (StartClusterWith), or a sentinel
+// with StartSentinel. Servers listen on 127.0.0.1, keep nothing on disk
+// beyond t.TempDir(), and are killed when the test ends (or, on Linux,
+// when the test binary dies). A server can crash (Kill), shut down
+// cleanly (Shutdown) and come back on its port and directory (Restart).
 package testredis
 
 import (
@@ -16,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -61,6 +64,13 @@ type Options struct {
 	// certificate for 127.0.0.1 and localhost signed by a throwaway CA
 	// (see Server.CAFile). Clients need not present a certificate.
 	TLS bool
+
+	// AppendFsync, when set, turns the append-only file on with this
+	// fsync policy: "always" (every write is on disk before the reply,
+	// so a crash loses nothing acknowledged) or "everysec" (a crash may
+	// lose the last second). Restart then reloads what the file holds.
+	// Empty: no persistence at all.
+	AppendFsync string
 }
 
 // Start runs a single redis-server and stops it when the test ends.
@@ -128,9 +138,13 @@ func (s *Server) serverArgs(bin string, cluster bool) []string {
 		"--dir", s.Dir,
 		"--logfile", filepath.Join(s.Dir, "redis.log"),
 		"--save", "",
-		"--appendonly", "no",
 		"--daemonize", "no",
 	)
+	if s.opts.AppendFsync != "" {
+		args = append(args, "--appendonly", "yes", "--appendfsync", s.opts.AppendFsync)
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
 	if s.tlsConf != nil {
 		args = append(args,
 			"--tls-port", strconv.Itoa(s.Port),
@@ -218,8 +232,20 @@ func (s *Server) logTail() string {
 	return string(b)
 }
 
-// Stop kills the server, as a crash would. It is safe to call twice.
-func (s *Server) Stop() {
+// Stop kills the server (SIGKILL), as a crash would. It is safe to call
+// twice.
+func (s *Server) Stop() { s.end(syscall.SIGKILL) }
+
+// Kill is Stop, named for what it does in a failure test: the server
+// dies at once, and with it whatever was not yet written and fsynced.
+func (s *Server) Kill() { s.end(syscall.SIGKILL) }
+
+// Shutdown stops the server as an operator would (SIGTERM): Redis
+// finishes the command at hand, flushes and fsyncs the append-only file
+// and exits. Safe to call on a stopped server.
+func (s *Server) Shutdown() { s.end(syscall.SIGTERM) }
+
+func (s *Server) end(sig syscall.Signal) {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
 	s.cmd = nil
@@ -227,13 +253,32 @@ func (s *Server) Stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Kill()
-	<-done
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(startTimeout):
+		// A server that ignores SIGTERM for this long is stuck; a test
+		// must not hang on it.
+		_ = cmd.Process.Kill()
+		<-done
+	}
 }
 
-// Restart stops the server if it runs and starts it again on the same
-// port. Data is lost (nothing is saved) except a cluster node's
-// nodes.conf, so a restarted cluster node rejoins its cluster.
+// Pid is the running server's process id; 0 when it is stopped.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Restart stops the server if it runs (SIGKILL) and starts it again on
+// the same port and directory. Without AppendFsync data is lost (nothing
+// is saved) except a cluster node's nodes.conf, so a restarted cluster
+// node rejoins its cluster; with it, the server reloads its append-only
+// file.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()

@@ -109,15 +109,37 @@ type endpoint struct {
 	Client *http.Client
 	// LogPath is the file Caddy logs to, JSON lines.
 	LogPath string
+	// AdminAddr is the host:port of Caddy's admin endpoint, with
+	// Config.Admin; empty otherwise (the endpoint is off).
+	AdminAddr string
 
 	dir            string
 	port, httpPort int
 }
 
+// Config is what a gateway runs besides the test-friendly globals.
+type Config struct {
+	// Globals go inside the global options block.
+	Globals string
+	// Site is the body of the HTTPS site block, https://localhost:<port>
+	// with `tls internal`.
+	Site string
+	// Sites are further site blocks, written as they are: an app
+	// answering with `respond` on a port of its own, for instance.
+	Sites string
+	// Admin turns Caddy's admin endpoint on, on a free local port
+	// (AdminAddr), for tests of the admin API and the subcommands that
+	// call it.
+	Admin bool
+}
+
 // newEndpoint picks free ports and lays out dir.
-func newEndpoint(t testing.TB, dir string) endpoint {
+func newEndpoint(t testing.TB, dir string, admin bool) endpoint {
 	e := endpoint{dir: dir, LogPath: filepath.Join(dir, "caddy.log"), port: freePort(t), httpPort: freePort(t)}
 	e.URL = fmt.Sprintf("https://localhost:%d", e.port)
+	if admin {
+		e.AdminAddr = fmt.Sprintf("localhost:%d", freePort(t))
+	}
 	return e
 }
 
@@ -134,19 +156,25 @@ var mu sync.Mutex
 // HTTPS site block. Caddy is stopped when the test ends.
 func Start(t testing.TB, globals, site string) *Gateway {
 	t.Helper()
+	return StartWith(t, Config{Globals: globals, Site: site})
+}
+
+// StartWith is Start with the whole Config.
+func StartWith(t testing.TB, c Config) *Gateway {
+	t.Helper()
 	mu.Lock()
 	dir := t.TempDir()
-	g := &Gateway{newEndpoint(t, dir)}
-	err := load(g.config(globals, site))
+	g := &Gateway{newEndpoint(t, dir, c.Admin)}
+	err := load(g.config(c))
 	// Test packages run in parallel, so a port found free can be taken
 	// before Caddy binds it: try fresh ports a few times.
 	for try := 0; err != nil && strings.Contains(err.Error(), "address already in use") && try < 5; try++ {
-		g = &Gateway{newEndpoint(t, dir)}
-		err = load(g.config(globals, site))
+		g = &Gateway{newEndpoint(t, dir, c.Admin)}
+		err = load(g.config(c))
 	}
 	if err != nil {
 		mu.Unlock()
-		t.Fatalf("loading Caddy config: %v\n%s", err, g.config(globals, site))
+		t.Fatalf("loading Caddy config: %v\n%s", err, g.config(c))
 	}
 	t.Cleanup(func() {
 		caddy.Stop()
@@ -161,17 +189,22 @@ func Start(t testing.TB, globals, site string) *Gateway {
 // config change would.
 func (g *Gateway) Reload(t testing.TB, globals, site string) {
 	t.Helper()
-	if err := load(g.config(globals, site)); err != nil {
+	if err := load(g.config(Config{Globals: globals, Site: site, Admin: g.AdminAddr != ""})); err != nil {
 		t.Fatalf("reloading Caddy config: %v", err)
 	}
 }
 
 // config is the whole Caddyfile: test-friendly globals (no admin
-// endpoint, no trust-store changes, storage and logs in the temp dir)
-// and one HTTPS site with a certificate from Caddy's local CA.
-func (e *endpoint) config(globals, site string) string {
+// endpoint unless asked for, no trust-store changes, storage and logs in
+// the temp dir), one HTTPS site with a certificate from Caddy's local CA
+// and the config's further sites.
+func (e *endpoint) config(c Config) string {
+	admin := "off"
+	if e.AdminAddr != "" {
+		admin = e.AdminAddr
+	}
 	return fmt.Sprintf(`{
-	admin off
+	admin %s
 	persist_config off
 	skip_install_trust
 	storage file_system %s
@@ -189,7 +222,9 @@ https://localhost:%d {
 	tls internal
 	%s
 }
-`, filepath.Join(e.dir, "storage"), e.httpPort, e.port, e.LogPath, globals, e.port, site)
+
+%s
+`, admin, filepath.Join(e.dir, "storage"), e.httpPort, e.port, e.LogPath, c.Globals, e.port, c.Site, c.Sites)
 }
 
 // Adapt turns a Caddyfile into Caddy JSON.

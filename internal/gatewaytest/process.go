@@ -94,8 +94,10 @@ func moduleRoot(ctx context.Context) (string, error) {
 type Instance struct {
 	endpoint
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has been reaped
+	bin    string
+	t      testing.TB
+	cmd    *exec.Cmd     // the current process; Restart replaces it
+	exited chan struct{} // closed when cmd has been reaped
 }
 
 // StartProcess writes a Caddyfile (the same shape as Start's: globals in
@@ -106,12 +108,18 @@ type Instance struct {
 // SIGKILL) when the test ends.
 func StartProcess(t testing.TB, globals, site string) *Instance {
 	t.Helper()
+	return StartProcessWith(t, Config{Globals: globals, Site: site})
+}
+
+// StartProcessWith is StartProcess with the whole Config.
+func StartProcessWith(t testing.TB, c Config) *Instance {
+	t.Helper()
 	bin := Binary(t)
 	var lastErr error
 	for range startTries {
 		// Each try gets new ports: the likeliest failure is a port taken
 		// between freePort and the gateway's bind.
-		inst, err := runInstance(t, bin, globals, site)
+		inst, err := runInstance(t, bin, c)
 		if err == nil {
 			return inst
 		}
@@ -124,56 +132,97 @@ func StartProcess(t testing.TB, globals, site string) *Instance {
 	return nil
 }
 
-func runInstance(t testing.TB, bin, globals, site string) (*Instance, error) {
+func runInstance(t testing.TB, bin string, c Config) (*Instance, error) {
 	dir, err := os.MkdirTemp(t.TempDir(), "instance-")
 	if err != nil {
 		return nil, err
 	}
-	inst := &Instance{endpoint: newEndpoint(t, dir), exited: make(chan struct{})}
-	text := caddyfile.Format([]byte(inst.config(globals, site)))
+	inst := &Instance{endpoint: newEndpoint(t, dir, c.Admin), bin: bin, t: t}
+	text := caddyfile.Format([]byte(inst.config(c)))
 	// Adapt here too: a config error is reported with the config, at
 	// once, rather than as a process that never became ready.
 	if _, err := Adapt(string(text)); err != nil {
 		return nil, fmt.Errorf("adapting the Caddyfile: %v\n%s", err, text)
 	}
-	file := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(file, text, 0o600); err != nil {
+	if err := os.WriteFile(inst.caddyfile(), text, 0o600); err != nil {
 		return nil, err
 	}
-	out, err := os.Create(filepath.Join(dir, "process.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close() // the child holds its own descriptor
-	inst.cmd = exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
-	inst.cmd.Dir = dir
-	inst.cmd.Stdout, inst.cmd.Stderr = out, out
-	// Keep Caddy's default data and config dirs in the temp dir too.
-	inst.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	inst.cmd.SysProcAttr = sysProcAttr()
-	if err := inst.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running %s: %w", bin, err)
-	}
-	go func() {
-		_ = inst.cmd.Wait()
-		close(inst.exited)
-	}()
 	t.Cleanup(func() { inst.stop(t) })
-
-	if inst.Client, err = inst.trustingClient(t, inst.exited); err == nil {
-		err = inst.awaitTLS(inst.exited)
-	}
-	if err != nil {
-		inst.Kill()
-		return nil, fmt.Errorf("%w\n%s", err, inst.processLog())
+	if err := inst.launch(); err != nil {
+		return nil, err
 	}
 	return inst, nil
 }
+
+func (i *Instance) caddyfile() string { return filepath.Join(i.dir, "Caddyfile") }
+
+// launch runs the process on the instance's Caddyfile and waits until
+// it answers over TLS; its output is appended to process.log.
+func (i *Instance) launch() error {
+	out, err := os.OpenFile(filepath.Join(i.dir, "process.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Close() // the child holds its own descriptor
+	cmd := exec.Command(i.bin, "run", "--config", i.caddyfile(), "--adapter", "caddyfile")
+	cmd.Dir = i.dir
+	cmd.Stdout, cmd.Stderr = out, out
+	// Keep Caddy's default data and config dirs in the temp dir too.
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(i.dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(i.dir, "config"))
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("running %s: %w", i.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	i.cmd, i.exited = cmd, exited
+
+	if i.Client == nil {
+		i.Client, err = i.trustingClient(i.t, exited)
+	}
+	if err == nil {
+		err = i.awaitTLS(exited)
+	}
+	if err != nil {
+		i.Kill()
+		return fmt.Errorf("%w\n%s", err, i.processLog())
+	}
+	return nil
+}
+
+// Restart runs the gateway again, on the same Caddyfile, ports and
+// storage (so Client still trusts it), after a Kill or while it runs
+// (then it is killed first), and waits until it answers over TLS.
+func (i *Instance) Restart(t testing.TB) {
+	t.Helper()
+	i.Kill()
+	var err error
+	// The ports were the instance's a moment ago; another process
+	// taking one in between is unlikely but not impossible.
+	for try := 0; try < startTries; try++ {
+		if err = i.launch(); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("restarting the gateway process: %v", err)
+	}
+}
+
+// Pid is the process id of the running gateway.
+func (i *Instance) Pid() int { return i.cmd.Process.Pid }
 
 // Kill sends SIGKILL and waits for the process to be gone: the gateway
 // dies as in a crash or an OOM kill, mid-request, without releasing
 // anything. Safe to call more than once.
 func (i *Instance) Kill() {
+	if i.cmd == nil {
+		return
+	}
 	_ = i.cmd.Process.Signal(syscall.SIGKILL)
 	<-i.exited
 }
@@ -184,6 +233,9 @@ func (i *Instance) Exited() <-chan struct{} { return i.exited }
 // stop asks the gateway to shut down gracefully and kills it if it has
 // not within stopTimeout.
 func (i *Instance) stop(t testing.TB) {
+	if i.cmd == nil {
+		return
+	}
 	select {
 	case <-i.exited:
 		return

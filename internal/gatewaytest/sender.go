@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
@@ -34,6 +35,12 @@ type Sender struct {
 	RetryFor time.Duration
 	// RetryEvery is the pause between two tries; default 100ms.
 	RetryEvery time.Duration
+	// Every paces Send: one event starts at most every Every, so that a
+	// run lasts long enough for a test to break things while it goes
+	// on. 0: as fast as Concurrency allows.
+	Every time.Duration
+
+	accepted atomic.Int64
 }
 
 // Sent is what became of one event at the provider's end.
@@ -45,8 +52,8 @@ type Sent struct {
 	Accepted bool
 	Status   int
 	Err      error
-	// DeliveryID is the delivery id named in the 2xx answer's JSON body
-	// (any string field whose name says delivery id), if any.
+	// DeliveryID is the delivery id the queue named in its answer's
+	// JSON body; empty for an answer without one.
 	DeliveryID string
 	// Tries counts the requests made; AcceptedAt is when the 2xx came.
 	Tries      int
@@ -58,6 +65,10 @@ func StripeEvent(id, typ string) []byte {
 	b, _ := json.Marshal(map[string]any{"id": id, "object": "event", "type": typ, "data": map[string]any{"object": map[string]string{"id": id + "_obj"}}})
 	return b
 }
+
+// Accepted counts the events accepted so far, for a test that acts
+// when a share of its events is in.
+func (s *Sender) Accepted() int { return int(s.accepted.Load()) }
 
 // Send delivers every body, Concurrency at a time, the i-th starting on
 // target i modulo the number of targets, and returns what became of
@@ -74,6 +85,9 @@ func (s *Sender) Send(bodies [][]byte) []Sent {
 		})
 	}
 	for i := range bodies {
+		if i > 0 && s.Every > 0 {
+			time.Sleep(s.Every)
+		}
 		work <- i
 	}
 	close(work)
@@ -99,6 +113,7 @@ func (s *Sender) SendOne(body []byte, first int) Sent {
 		sent.Status, sent.DeliveryID, sent.Err = s.post(s.Targets[try%len(s.Targets)].target(), body)
 		if sent.Err == nil && sent.Status >= 200 && sent.Status < 300 {
 			sent.Accepted, sent.AcceptedAt = true, time.Now()
+			s.accepted.Add(1)
 			return sent
 		}
 		if !time.Now().Add(every).Before(deadline) {
@@ -137,17 +152,12 @@ func (s *Sender) post(e *endpoint, body []byte) (status int, deliveryID string, 
 	return resp.StatusCode, deliveryIDOf(answer), nil
 }
 
-// deliveryIDOf finds the delivery id in an intake answer: the queue's
-// JSON body names it, under a key such as delivery_id.
+// deliveryIDOf is the delivery id in a queue's intake answer,
+// {"delivery_id": …}.
 func deliveryIDOf(body []byte) string {
-	var fields map[string]any
-	if json.Unmarshal(body, &fields) != nil {
-		return ""
+	var answer struct {
+		DeliveryID string `json:"delivery_id"`
 	}
-	for _, k := range []string{"delivery_id", "deliveryId", "id"} {
-		if v, ok := fields[k].(string); ok {
-			return v
-		}
-	}
-	return ""
+	_ = json.Unmarshal(body, &answer)
+	return answer.DeliveryID
 }

@@ -30,6 +30,7 @@ type App struct {
 	attempts    []AppAttempt
 	inFlight    int
 	maxInFlight int
+	ok          int // attempts answered 2xx
 }
 
 // AppConfig is how an App answers.
@@ -140,6 +141,9 @@ func (a *App) handle(w http.ResponseWriter, r *http.Request) {
 		at.Status = 0 // the connection was closed under it
 	}
 	a.attempts = append(a.attempts, at)
+	if at.OK() {
+		a.ok++
+	}
 }
 
 // Down closes the listener and every connection, as an app that crashed
@@ -186,6 +190,14 @@ func (a *App) MaxInFlight() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.maxInFlight
+}
+
+// OKCount is how many attempts the app answered 2xx, a cheap figure to
+// poll while a large backlog drains.
+func (a *App) OKCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ok
 }
 
 // Delivered groups the attempts the app answered 2xx by event id.

@@ -341,6 +341,10 @@ func (e *endpoint) Logs(t testing.TB) []byte {
 	return b
 }
 
+// FreePort is a port of 127.0.0.1 free now, for a further site of a
+// Config (an app on Caddy's `respond`, say).
+func FreePort(t testing.TB) int { return freePort(t) }
+
 func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -4,6 +4,13 @@
 // ratio compares numbers taken on the same machine, in the same minute.
 //
 //	go run ./cmd/webhook-gateway-load -redis redis://127.0.0.1:6379
+//
+// With -queue the measured route stores each event and answers at once,
+// its workers delivering to the same upstream meanwhile (and during the
+// plain rounds, while a backlog lasts: the comparison is of intake with
+// delivery running, as in production):
+//
+//	go run ./cmd/webhook-gateway-load -redis redis://127.0.0.1:6379 -queue
 package main
 
 import (
@@ -45,6 +52,7 @@ func main() {
 	redisURL := flag.String("redis", "", "Redis URL for the shared-store comparison (empty: memory store only)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	options := flag.String("options", "rate_limit 1000000/s\nidempotency 1h", "webhook_gateway options of the measured route, besides its secret")
+	queued := flag.Bool("queue", false, "the measured route queues each event to the upstream (durable delivery, its workers running) instead of proxying it")
 	flag.Parse()
 	log.SetFlags(0)
 	if *cpuProfile != "" {
@@ -72,6 +80,11 @@ func main() {
 	if *redisURL != "" {
 		stores = append(stores, struct{ name, globals string }{"redis", "webhook_gateway {\n\t\tredis " + *redisURL + "\n\t}"})
 	}
+	route := "webhook_gateway + reverse_proxy"
+	if *queued {
+		route = "webhook_gateway queue"
+		*options += fmt.Sprintf("\nqueue {\n\t\t\tto %s\n\t\t\tconcurrency 64\n\t\t}", upstream.URL)
+	}
 	l := &load{body: *bodySize, concurrency: *concurrency, duration: *duration}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "store\troute\treq/s (mean of %d)\tratio\tCPU/request\tratio\terrors\t\n", *rounds)
@@ -88,7 +101,7 @@ func main() {
 			gateway.add(l.run("/gateway"))
 		}
 		fmt.Fprintf(tw, "%s\treverse_proxy\t%.0f\t1.00\t%s\t1.00\t%d\t\n", st.name, plain.mean(), plain.cpuPerRequest(), plain.errors)
-		fmt.Fprintf(tw, "%s\twebhook_gateway + reverse_proxy\t%.0f\t%.2f\t%s\t%.2f\t%d\t\n", st.name, gateway.mean(), gateway.mean()/plain.mean(),
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%s\t%.2f\t%d\t\n", st.name, route, gateway.mean(), gateway.mean()/plain.mean(),
 			gateway.cpuPerRequest(), float64(gateway.cpuPerRequest())/float64(plain.cpuPerRequest()), gateway.errors)
 	}
 	caddy.Stop()

@@ -12,11 +12,11 @@ import (
 	"github.com/webrev/webhook-gateway/internal/testredis"
 )
 
-// adminCall sends method to path on an instance's admin endpoint and
+// adminCall sends method to path on the admin endpoint at addr and
 // returns the status and body.
-func adminCall(t *testing.T, inst *gatewaytest.Instance, method, path string) (int, []byte) {
+func adminCall(t testing.TB, addr, method, path string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+inst.AdminAddr+path, nil)
+	req, err := http.NewRequest(method, "http://"+addr+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func adminCall(t *testing.T, inst *gatewaytest.Instance, method, path string) (i
 // queueStats reads a queue's figures from the admin API.
 func queueStats(t *testing.T, inst *gatewaytest.Instance, name string) (queued int64, paused bool) {
 	t.Helper()
-	status, body := adminCall(t, inst, http.MethodGet, "/webhook_gateway/queues/"+name)
+	status, body := adminCall(t, inst.AdminAddr, http.MethodGet, "/webhook_gateway/queues/"+name)
 	var st struct {
 		Queued int64 `json:"queued"`
 		Paused bool  `json:"paused"`
@@ -74,7 +74,7 @@ func TestQueuePauseResume(t *testing.T) {
 	}
 
 	resumed := time.Now()
-	if status, body := adminCall(t, a, http.MethodPost, "/webhook_gateway/queues/stripe/resume"); status != http.StatusOK {
+	if status, body := adminCall(t, a.AdminAddr, http.MethodPost, "/webhook_gateway/queues/stripe/resume"); status != http.StatusOK {
 		t.Fatalf("resume: %d %s", status, body)
 	}
 	if missing := app.WaitDelivered(ids, time.Minute); len(missing) > 0 {

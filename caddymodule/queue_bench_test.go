@@ -3,7 +3,6 @@ package caddymodule_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -65,18 +64,12 @@ func (q *queueBench) send(b *testing.B, path string, n int) time.Duration {
 	return elapsed
 }
 
-// admin calls the in-process admin API.
+// admin calls the in-process admin API, which must answer 200.
 func (q *queueBench) admin(b *testing.B, method, path string) []byte {
 	b.Helper()
-	req, _ := http.NewRequest(method, "http://"+q.g.AdminAddr+path, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		b.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, body)
+	status, body := adminCall(b, q.g.AdminAddr, method, path)
+	if status != http.StatusOK {
+		b.Fatalf("%s %s: %d %s", method, path, status, body)
 	}
 	return body
 }

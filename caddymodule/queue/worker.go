@@ -281,7 +281,11 @@ func (p *Pool) handle(l *Lease) {
 	}
 	token := p.consumer + "/" + l.Event.ID
 	if ok, wait := p.admit(token); !ok {
-		p.settle(l, Settlement{Outcome: Defer, At: time.Now().Add(wait)})
+		if p.abort.Err() != nil {
+			p.handBack(l, "stopping")
+		} else {
+			p.settle(l, Settlement{Outcome: Defer, At: time.Now().Add(wait)})
+		}
 		return
 	}
 	defer p.releaseSlot(token)
@@ -336,6 +340,9 @@ func (p *Pool) admissionFailed(what string, err error) bool {
 		}
 		return false
 	}
+	if p.abort.Err() != nil {
+		return true // cancelled by Stop, not failing
+	}
 	if p.admitting.CompareAndSwap(false, true) {
 		p.logger.Error("checking the "+what+" failed; leases are deferred until it works", zap.Error(err))
 	}
@@ -373,6 +380,9 @@ func (p *Pool) finish(l *Lease, a Attempt, retryAfter string) {
 		if ev.Budget > 0 && a.N >= ev.Budget {
 			// The backend ends it, its budget spent.
 			a.Outcome = Dead
+			if a.Error == "" {
+				a.Error = "no attempts left"
+			}
 		}
 	}
 	err := p.settle(l, s)

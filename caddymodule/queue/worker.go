@@ -247,6 +247,10 @@ func (p *Pool) reserve() int {
 	case <-p.stop:
 		return 0
 	}
+	if p.stopped() {
+		<-p.slots
+		return 0
+	}
 	n := 1
 	for n < cap(p.slots) {
 		select {

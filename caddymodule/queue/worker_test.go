@@ -374,9 +374,11 @@ func TestPoolConcurrency(t *testing.T) {
 		name        string
 		pools       int
 		concurrency int
+		unshared    bool // the backend grants every slot: the local bound alone
 	}{
-		{"one process", 1, 3},
-		{"two processes share the limit", 2, 2},
+		{"one process", 1, 3, false},
+		{"two processes share the limit", 2, 2, false},
+		{"the local bound", 1, 3, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -389,6 +391,9 @@ func TestPoolConcurrency(t *testing.T) {
 				time.Sleep(40 * time.Millisecond)
 			})
 			f := newFixture(t, fast(Config{To: a.URL, Concurrency: c.concurrency}))
+			if c.unshared {
+				f.backend = &flaky{Memory: f.memory, anySlot: true}
+			}
 			var ids []string
 			for range 16 {
 				ids = append(ids, f.enqueue(nil))
@@ -616,6 +621,14 @@ type flaky struct {
 	*Memory
 	receiveFails, settleFails, settleLost atomic.Int32
 	receives, settles                     atomic.Int32
+	anySlot                               bool
+}
+
+func (b *flaky) AcquireSlot(ctx context.Context, q *Spec, token string, limit int, ttl time.Duration) (bool, error) {
+	if b.anySlot {
+		return true, nil
+	}
+	return b.Memory.AcquireSlot(ctx, q, token, limit, ttl)
 }
 
 func (b *flaky) Receive(ctx context.Context, q *Spec, consumer string, max int, wait time.Duration) ([]*Lease, error) {

@@ -148,7 +148,7 @@ func TestQueueNoLoss(t *testing.T) {
 			// Held answers keep leases in flight when the gateway dies;
 			// attempts past the sixth always succeed, so no event runs
 			// out of its ten by bad luck.
-			app := gatewaytest.NewApp(t, gatewaytest.AppConfig{FailOneIn: 3, FailUpTo: 6, Delay: 20 * time.Millisecond})
+			app := gatewaytest.NewApp(t, gatewaytest.AppConfig{FailOneIn: 3, FailUpTo: 6, Delay: 200 * time.Millisecond})
 			cfg := gatewaytest.Config{
 				Globals: redisGlobals(redis.globals),
 				Site:    durableRoute(app, fmt.Sprintf("retry 10 100ms 1s\npartitions %d", tc.partitions)),

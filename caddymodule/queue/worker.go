@@ -70,6 +70,9 @@ const (
 	// failedDefer: a lease whose admission could not be checked (the
 	// store failed) is due again after this.
 	failedDefer = time.Second
+	// rateWaitMax bounds how long a lease waits for the rate in the
+	// pool before it is deferred through the backend.
+	rateWaitMax = time.Second
 )
 
 // Pool is the workers of one queue in one process. It receives leases
@@ -321,7 +324,7 @@ func (p *Pool) admit(token string) (ok bool, wait time.Duration) {
 	if p.limiter == nil {
 		return true, 0
 	}
-	allowed, retryAfter, err := p.limiter.Allow(ctx)
+	allowed, retryAfter, err := p.waitRate()
 	if p.admissionFailed("rate", err) {
 		// The rate protects the app: when it cannot be checked, the
 		// event waits in the queue rather than go unpaced.
@@ -333,6 +336,24 @@ func (p *Pool) admit(token string) (ok bool, wait time.Duration) {
 		return false, max(retryAfter, time.Millisecond)
 	}
 	return true, 0
+}
+
+// waitRate takes a share of the rate, waiting for it here, holding the
+// lease and its slot, for up to rateWaitMax: deferring the lease through
+// the backend brings it back late by a round of the backend's
+// scheduling, and a rate with burst 1 loses every slot used late, so
+// that a backlog would drain well below the rate. Past rateWaitMax the
+// caller defers the lease.
+func (p *Pool) waitRate() (allowed bool, retryAfter time.Duration, err error) {
+	until := time.Now().Add(rateWaitMax)
+	for {
+		ctx, cancel := context.WithTimeout(p.abort, backendCall)
+		allowed, retryAfter, err = p.limiter.Allow(ctx)
+		cancel()
+		if err != nil || allowed || time.Now().Add(retryAfter).After(until) || !p.sleep(retryAfter, p.stop) {
+			return allowed, retryAfter, err
+		}
+	}
 }
 
 // admissionFailed notes err (nil: success) of an admission check, and

@@ -32,7 +32,7 @@ func adminCall(t testing.TB, addr, method, path string) (int, []byte) {
 // queueStats reads a queue's figures from the admin API.
 func queueStats(t *testing.T, inst *gatewaytest.Instance, name string) (queued int64, paused bool) {
 	t.Helper()
-	status, body := adminCall(t, inst.AdminAddr, http.MethodGet, "/webhook_gateway/queues/"+name)
+	status, body := adminCall(t, inst.Admin, http.MethodGet, "/webhook_gateway/queues/"+name)
 	var st struct {
 		Queued int64 `json:"queued"`
 		Paused bool  `json:"paused"`
@@ -55,7 +55,7 @@ func TestQueuePauseResume(t *testing.T) {
 	cfg.Admin = false
 	b := gatewaytest.StartProcessWith(t, cfg)
 
-	out, err := exec.Command(gatewaytest.Binary(t), "queue", "pause", "stripe", "--address", a.AdminAddr).CombinedOutput()
+	out, err := exec.Command(gatewaytest.Binary(t), "queue", "pause", "stripe", "--address", a.Admin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("webhook-gateway queue pause: %v\n%s", err, out)
 	}
@@ -74,7 +74,7 @@ func TestQueuePauseResume(t *testing.T) {
 	}
 
 	resumed := time.Now()
-	if status, body := adminCall(t, a.AdminAddr, http.MethodPost, "/webhook_gateway/queues/stripe/resume"); status != http.StatusOK {
+	if status, body := adminCall(t, a.Admin, http.MethodPost, "/webhook_gateway/queues/stripe/resume"); status != http.StatusOK {
 		t.Fatalf("resume: %d %s", status, body)
 	}
 	if missing := app.WaitDelivered(ids, time.Minute); len(missing) > 0 {

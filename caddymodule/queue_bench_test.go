@@ -67,7 +67,7 @@ func (q *queueBench) send(b *testing.B, path string, n int) time.Duration {
 // admin calls the in-process admin API, which must answer 200.
 func (q *queueBench) admin(b *testing.B, method, path string) []byte {
 	b.Helper()
-	status, body := adminCall(b, q.g.AdminAddr, method, path)
+	status, body := adminCall(b, q.g.Admin, method, path)
 	if status != http.StatusOK {
 		b.Fatalf("%s %s: %d %s", method, path, status, body)
 	}

@@ -109,9 +109,9 @@ type endpoint struct {
 	Client *http.Client
 	// LogPath is the file Caddy logs to, JSON lines.
 	LogPath string
-	// AdminAddr is the host:port of Caddy's admin endpoint, with
+	// Admin is the host:port of Caddy's admin endpoint, with
 	// Config.Admin; empty otherwise (the endpoint is off).
-	AdminAddr string
+	Admin string
 
 	dir            string
 	port, httpPort int
@@ -128,7 +128,7 @@ type Config struct {
 	// answering with `respond` on a port of its own, for instance.
 	Sites string
 	// Admin turns Caddy's admin endpoint on, on a free local port
-	// (AdminAddr), for tests of the admin API and the subcommands that
+	// (Admin), for tests of the admin API and the subcommands that
 	// call it.
 	Admin bool
 }
@@ -138,7 +138,7 @@ func newEndpoint(t testing.TB, dir string, admin bool) endpoint {
 	e := endpoint{dir: dir, LogPath: filepath.Join(dir, "caddy.log"), port: freePort(t), httpPort: freePort(t)}
 	e.URL = fmt.Sprintf("https://localhost:%d", e.port)
 	if admin {
-		e.AdminAddr = fmt.Sprintf("localhost:%d", freePort(t))
+		e.Admin = fmt.Sprintf("localhost:%d", freePort(t))
 	}
 	return e
 }
@@ -189,7 +189,7 @@ func StartWith(t testing.TB, c Config) *Gateway {
 // config change would.
 func (g *Gateway) Reload(t testing.TB, globals, site string) {
 	t.Helper()
-	if err := load(g.config(Config{Globals: globals, Site: site, Admin: g.AdminAddr != ""})); err != nil {
+	if err := load(g.config(Config{Globals: globals, Site: site, Admin: g.Admin != ""})); err != nil {
 		t.Fatalf("reloading Caddy config: %v", err)
 	}
 }
@@ -200,8 +200,8 @@ func (g *Gateway) Reload(t testing.TB, globals, site string) {
 // and the config's further sites.
 func (e *endpoint) config(c Config) string {
 	admin := "off"
-	if e.AdminAddr != "" {
-		admin = e.AdminAddr
+	if e.Admin != "" {
+		admin = e.Admin
 	}
 	return fmt.Sprintf(`{
 	admin %s

@@ -111,6 +111,13 @@ func StartProcess(t testing.TB, globals, site string) *Instance {
 	return StartProcessWith(t, Config{Globals: globals, Site: site})
 }
 
+// StartProcessAdmin is StartProcess with Caddy's admin API on, at
+// Instance.Admin, for the subcommands that call it.
+func StartProcessAdmin(t testing.TB, globals, site string) *Instance {
+	t.Helper()
+	return StartProcessWith(t, Config{Globals: globals, Site: site, Admin: true})
+}
+
 // StartProcessWith is StartProcess with the whole Config.
 func StartProcessWith(t testing.TB, c Config) *Instance {
 	t.Helper()

@@ -96,6 +96,28 @@ func testReceiveCancel(t *testing.T, s *suite) {
 	}
 }
 
+// Receive with wait 0 looks once, without blocking.
+func testReceiveNoWait(t *testing.T, s *suite) {
+	e := s.env(t)
+	start := time.Now()
+	if ls := e.receive("c1", 1, 0); len(ls) != 0 {
+		t.Fatalf("an empty queue leased %v", leaseIDs(ls))
+	}
+	if d := time.Since(start); d > patience {
+		t.Fatalf("receive without wait took %v", d)
+	}
+	ev := e.event(`{}`, "")
+	e.enqueue(ev)
+	var got []*queue.Lease
+	e.within("a receive without wait to lease", func() bool {
+		got = e.receive("c1", 1, 0)
+		return len(got) > 0
+	})
+	if got[0].Event.ID != ev.ID {
+		t.Fatalf("leased %s, want %s", got[0].Event.ID, ev.ID)
+	}
+}
+
 // A retry is due at the time Settle names, not before.
 func testRetrySchedule(t *testing.T, s *suite) {
 	e := s.env(t)
@@ -106,7 +128,7 @@ func testRetrySchedule(t *testing.T, s *suite) {
 
 	got := e.get(ev.ID)
 	e.check(got, queue.StatusRetrying, 1)
-	if d := got.NextAt.Sub(at); d < -slack || d > slack {
+	if got.NextAt.Sub(at).Abs() > slack {
 		t.Fatalf("next at %v, want %v", got.NextAt, at)
 	}
 	if len(got.Log) != 1 || got.Log[0].Outcome != queue.Retry || got.Log[0].Status != 503 {
@@ -181,8 +203,8 @@ func testDefer(t *testing.T, s *suite) {
 	e.mustSettle(e.lease(ev), queue.Defer, at)
 	got := e.get(ev.ID)
 	e.check(got, queue.StatusQueued, 0)
-	if len(got.Log) != 0 {
-		t.Fatalf("a deferred lease logged %+v", got.Log)
+	if len(got.Log) != 0 || got.NextAt.Sub(at).Abs() > slack {
+		t.Fatalf("a deferred lease logged %+v, next at %v; want no log, next at %v", got.Log, got.NextAt, at)
 	}
 	l := e.lease(ev)
 	if time.Now().Before(at.Add(-slack)) {

@@ -259,7 +259,7 @@ func testQueuesApart(t *testing.T, s *suite) {
 	if ids := o.list(queue.Filter{}); len(ids) != 0 {
 		t.Fatalf("another queue lists %v", ids)
 	}
-	if st := o.stats(); st.Queued != 0 || st.Queue != o.q.Name {
+	if st := o.stats(); st.Queued != 0 || st.Queue != o.q.Name || !st.Oldest.IsZero() {
 		t.Fatalf("another queue's stats %+v", st)
 	}
 	e.lease(ev)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +95,45 @@ func (q *queueBench) waitEmpty(b *testing.B, name string) {
 	}
 }
 
+// resetCommandStats zeroes Redis's per-command counters.
+func (q *queueBench) resetCommandStats(b *testing.B) {
+	b.Helper()
+	if _, err := q.redis.Do("CONFIG", "RESETSTAT"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// logCommandStats logs, per event, the calls and CPU of each Redis
+// command since resetCommandStats (commands run by scripts included):
+// where redis-µs/event goes.
+func (q *queueBench) logCommandStats(b *testing.B) {
+	b.Helper()
+	info, err := q.redis.Do("INFO", "commandstats")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lines []string
+	for _, line := range strings.Split(info, "\r\n") {
+		name, fields, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
+		if !ok || name == line {
+			continue
+		}
+		var calls, usec float64
+		for _, f := range strings.Split(fields, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "calls":
+				calls, _ = strconv.ParseFloat(v, 64)
+			case "usec":
+				usec, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		lines = append(lines, fmt.Sprintf("%s %.2f calls %.1fµs", name, calls/float64(b.N), usec/float64(b.N)))
+	}
+	sort.Strings(lines)
+	b.Logf("redis per event: %s", strings.Join(lines, "; "))
+}
+
 // redisCPU is redis-server's CPU time so far.
 func (q *queueBench) redisCPU(b *testing.B) time.Duration {
 	b.Helper()
@@ -126,11 +167,13 @@ func BenchmarkQueue(b *testing.B) {
 		b.StopTimer()
 		plain := q.send(b, "/plain", b.N)
 		cpu := q.redisCPU(b)
+		q.resetCommandStats(b)
 		b.StartTimer()
 		queued := q.send(b, "/intake", b.N)
 		b.StopTimer()
 		q.waitEmpty(b, "intake")
 		q.report(b, plain, queued, q.redisCPU(b)-cpu)
+		q.logCommandStats(b)
 	})
 	b.Run("drain", func(b *testing.B) {
 		b.StopTimer()
@@ -139,6 +182,7 @@ func BenchmarkQueue(b *testing.B) {
 		q.send(b, "/drain", b.N)
 		want := q.app.OKCount() + b.N
 		cpu := q.redisCPU(b)
+		q.resetCommandStats(b)
 		b.StartTimer()
 		start := time.Now()
 		q.admin(b, http.MethodPost, "/webhook_gateway/queues/drain/resume")
@@ -152,6 +196,7 @@ func BenchmarkQueue(b *testing.B) {
 		b.StopTimer()
 		q.waitEmpty(b, "drain")
 		q.report(b, plain, drained, q.redisCPU(b)-cpu)
+		q.logCommandStats(b)
 	})
 }
 

@@ -16,8 +16,11 @@ import (
 
 const (
 	// pausedPoll is the longest a Receive on a paused queue waits before
-	// it returns empty, so a resume is seen that soon.
+	// it returns empty, so a resume is seen that soon; pausedMin the
+	// least, even when the caller would not wait, so a worker's loop
+	// over a paused queue is never a hot one.
 	pausedPoll = time.Second
+	pausedMin  = 100 * time.Millisecond
 	// maxBlock bounds one XREAD BLOCK on a single node, so that Receive
 	// notices its context's end at least that often.
 	maxBlock = 2 * time.Second
@@ -27,8 +30,8 @@ const (
 )
 
 // Receive implements queue.Backend.
-func (q *Queue) Receive(ctx context.Context, spec *queue.Spec, consumer string, max int, wait time.Duration) ([]*queue.Lease, error) {
-	if max <= 0 {
+func (q *Queue) Receive(ctx context.Context, spec *queue.Spec, consumer string, limit int, wait time.Duration) ([]*queue.Lease, error) {
+	if limit <= 0 {
 		return nil, nil
 	}
 	deadline := time.Now().Add(wait)
@@ -38,10 +41,10 @@ func (q *Queue) Receive(ctx context.Context, spec *queue.Spec, consumer string, 
 			return nil, fmt.Errorf("queue: receive: %w", err)
 		}
 		if paused {
-			sleep(ctx, min(time.Until(deadline), pausedPoll))
+			sleep(ctx, max(min(time.Until(deadline), pausedPoll), pausedMin))
 			return nil, ctx.Err()
 		}
-		leases, marks, err := q.takeAll(ctx, spec, consumer, max)
+		leases, marks, err := q.takeAll(ctx, spec, consumer, limit)
 		if err != nil || len(leases) > 0 {
 			return leases, err
 		}
@@ -75,9 +78,9 @@ type marks struct {
 	due  time.Time
 }
 
-// takeAll leases up to max events, one script per partition, starting
+// takeAll leases up to limit events, one script per partition, starting
 // at a partition that turns with each call.
-func (q *Queue) takeAll(ctx context.Context, spec *queue.Spec, consumer string, max int) ([]*queue.Lease, marks, error) {
+func (q *Queue) takeAll(ctx context.Context, spec *queue.Spec, consumer string, limit int) ([]*queue.Lease, marks, error) {
 	n := max1(spec.Partitions)
 	m := marks{last: make([]string, n)}
 	var leases []*queue.Lease
@@ -85,10 +88,10 @@ func (q *Queue) takeAll(ctx context.Context, spec *queue.Spec, consumer string, 
 	for i := range n {
 		p := (start + i) % n
 		m.last[p] = "$"
-		if len(leases) >= max {
+		if len(leases) >= limit {
 			continue
 		}
-		got, last, due, err := q.take(ctx, spec, p, consumer, max-len(leases))
+		got, last, due, err := q.take(ctx, spec, p, consumer, limit-len(leases))
 		if err != nil {
 			return leases, m, fmt.Errorf("queue: receive: partition %d: %w", p, err)
 		}
@@ -108,14 +111,14 @@ func max1(n int) int { return max(n, 1) }
 // take runs the take script on one partition; see takeScript. A missing
 // consumer group is created again (see recoverGroup) and the script run
 // once more.
-func (q *Queue) take(ctx context.Context, spec *queue.Spec, p int, consumer string, max int) (leases []*queue.Lease, last string, due time.Time, err error) {
+func (q *Queue) take(ctx context.Context, spec *queue.Spec, p int, consumer string, limit int) (leases []*queue.Lease, last string, due time.Time, err error) {
 	stream := q.stream(spec.Name, p)
-	if err := q.ensureGroup(ctx, spec.Name, p, stream); err != nil {
+	if err := q.ensureGroup(ctx, stream); err != nil {
 		return nil, "", time.Time{}, err
 	}
 	run := func() ([]any, error) {
 		horizon := min(spec.Retention, spec.DeadRetention)
-		return takeScript.Run(ctx, q.client.rdb, []string{stream}, q.base(spec.Name, p), consumer, max,
+		return takeScript.Run(ctx, q.client.rdb, []string{stream}, q.base(spec.Name, p), consumer, limit,
 			spec.ReclaimAfter.Milliseconds(), spec.DeadRetention.Milliseconds(), horizon.Milliseconds()).Slice()
 	}
 	reply, err := run()
@@ -287,7 +290,7 @@ func (q *Queue) groupState(stream string) *groupState {
 
 // ensureGroup creates the partition's group the first time this
 // process reads the partition; an existing group is kept.
-func (q *Queue) ensureGroup(ctx context.Context, name string, p int, stream string) error {
+func (q *Queue) ensureGroup(ctx context.Context, stream string) error {
 	q.mu.Lock()
 	ensured := q.groupState(stream).ensured
 	q.mu.Unlock()

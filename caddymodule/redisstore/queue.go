@@ -83,13 +83,7 @@ func OpenQueue(cfg Config, log *zap.Logger) (q *Queue, release func() error, err
 	if err != nil {
 		return nil, nil, err
 	}
-	var once sync.Once
-	release = func() error {
-		var err error
-		once.Do(func() { _, err = queues.Delete(key) })
-		return err
-	}
-	return v.(sharedQueue).Queue, release, nil
+	return v.(sharedQueue).Queue, releaser(queues, key), nil
 }
 
 // sharedQueue gives the client back when the last user of a shared

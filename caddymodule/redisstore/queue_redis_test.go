@@ -270,3 +270,37 @@ func TestQueueRoundTrips(t *testing.T) {
 		t.Fatalf("settle took %d round trips, want 1", n)
 	}
 }
+
+// TestOpenQueue: users of one config share one backend, its client and
+// its counters, as a config reload does; the last release closes it.
+func TestOpenQueue(t *testing.T) {
+	srv := testredis.Start(t)
+	cfg := Config{URL: srv.URL()}
+	a, releaseA, err := OpenQueue(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, releaseB, err := OpenQueue(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := cfg
+	other.KeyPrefix = "other"
+	c, releaseC, err := OpenQueue(other, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || a == c || a.Client() != c.Client() {
+		t.Fatal("want one backend per prefix, on one client")
+	}
+	must(t, releaseA())
+	must(t, releaseA()) // a second call is ignored
+	if !open(b.Client()) {
+		t.Fatal("client closed while still in use")
+	}
+	must(t, releaseB())
+	must(t, releaseC())
+	if open(a.Client()) {
+		t.Fatal("client still open after the last release")
+	}
+}

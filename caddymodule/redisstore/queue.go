@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
@@ -37,6 +38,9 @@ type Queue struct {
 	prefix string
 	log    *zap.Logger
 
+	// sweepEvery and consumerIdle: see ensureGroup; tests shorten them.
+	sweepEvery, consumerIdle time.Duration
+
 	mu        sync.Mutex
 	groups    map[string]*groupState
 	recreated atomic.Uint64
@@ -56,7 +60,10 @@ func NewQueue(c *Client, prefix string, log *zap.Logger) *Queue {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Queue{client: c, prefix: prefix, log: log, groups: make(map[string]*groupState)}
+	return &Queue{
+		client: c, prefix: prefix, log: log, groups: make(map[string]*groupState),
+		sweepEvery: defaultSweepEvery, consumerIdle: defaultConsumerIdle,
+	}
 }
 
 // queues shares one Queue per connection config and prefix, so that a

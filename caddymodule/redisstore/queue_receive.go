@@ -272,11 +272,18 @@ type groupState struct {
 	ensured bool
 	backoff time.Duration
 	next    time.Time
+	swept   time.Time // when idle consumers were last deleted
 }
 
 const (
 	minGroupBackoff = 100 * time.Millisecond
 	maxGroupBackoff = 30 * time.Second
+
+	// defaultSweepEvery is how often a process looks for idle consumers
+	// in a partition's group; defaultConsumerIdle how long a consumer
+	// with nothing pending must have been idle to be deleted.
+	defaultSweepEvery   = 10 * time.Minute
+	defaultConsumerIdle = time.Hour
 )
 
 func (q *Queue) groupState(stream string) *groupState {
@@ -289,20 +296,29 @@ func (q *Queue) groupState(stream string) *groupState {
 }
 
 // ensureGroup creates the partition's group the first time this
-// process reads the partition; an existing group is kept.
+// process reads the partition (an existing group is kept), and now and
+// then deletes the group's idle consumers (see sweepConsumersScript).
 func (q *Queue) ensureGroup(ctx context.Context, stream string) error {
 	q.mu.Lock()
-	ensured := q.groupState(stream).ensured
-	q.mu.Unlock()
-	if ensured {
-		return nil
+	g := q.groupState(stream)
+	ensured, sweep := g.ensured, time.Since(g.swept) > q.sweepEvery
+	if sweep {
+		g.swept = time.Now()
 	}
-	if err := createGroup(ctx, q.client.rdb, stream); err != nil {
-		return err
-	}
-	q.mu.Lock()
-	q.groupState(stream).ensured = true
 	q.mu.Unlock()
+	if !ensured {
+		if err := createGroup(ctx, q.client.rdb, stream); err != nil {
+			return err
+		}
+		q.mu.Lock()
+		q.groupState(stream).ensured = true
+		q.mu.Unlock()
+	}
+	if sweep {
+		if err := sweepConsumersScript.Run(ctx, q.client.rdb, []string{stream}, q.consumerIdle.Milliseconds()).Err(); err != nil {
+			return fmt.Errorf("deleting idle consumers: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -304,3 +304,28 @@ func TestOpenQueue(t *testing.T) {
 		t.Fatal("client still open after the last release")
 	}
 }
+
+// TestQueueSweepsConsumers: consumers of processes long gone, with
+// nothing pending, leave the group; one holding a lease stays.
+func TestQueueSweepsConsumers(t *testing.T) {
+	srv := testredis.Start(t)
+	q := testQueue(t, Config{URL: srv.URL()})
+	q.sweepEvery, q.consumerIdle = 0, 300*time.Millisecond
+	spec := testSpec(t, 1)
+	held := enqueue(t, q, spec, testEvent(""))
+	receiveOne(t, q, spec, "c-holder", held.ID)
+	done := enqueue(t, q, spec, testEvent(""))
+	settle(t, q, spec, receiveOne(t, q, spec, "c-idle", done.ID), queue.Settlement{Outcome: queue.Delivered})
+	if info, _ := srv.Do("XINFO", "CONSUMERS", q.stream(spec.Name, 0), group); !strings.Contains(info, "c-idle") {
+		t.Fatalf("consumers:\n%s\nwant c-idle there before it idles", info)
+	}
+	time.Sleep(400 * time.Millisecond)
+	receive(t, q, spec, "c-holder", 1, 0)
+	info, err := srv.Do("XINFO", "CONSUMERS", q.stream(spec.Name, 0), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(info, "c-holder") || strings.Contains(info, "c-idle") {
+		t.Fatalf("consumers:\n%s\nwant c-holder kept and c-idle deleted", info)
+	}
+}

@@ -324,6 +324,26 @@ if #ids < tonumber(ARGV[5]) then out[2] = 1 end
 return out
 `)
 
+// sweepConsumersScript deletes the group's consumers that lease
+// nothing and were idle for ARGV[1] ms: every process names its own
+// consumer, so without this a group gathers one per restart. Deleting a
+// consumer with nothing pending loses nothing, and one still alive is
+// made again by its next read. Returns how many it deleted.
+var sweepConsumersScript = redis.NewScript(`
+local gone = 0
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], 'gw')
+if not ok then return 0 end
+for _, c in ipairs(consumers) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[1]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'gw', f['name'])
+    gone = gone + 1
+  end
+end
+return gone
+`)
+
 // acquireSlotScript takes one of ARGV[2] slots of KEYS[1] (a ZSET of
 // tokens scored by expiry) for token ARGV[1] and ARGV[3] ms, dropping
 // expired ones first; a holder asking again renews its slot. The key

@@ -15,9 +15,9 @@ import (
 )
 
 const (
-	// pausedPoll is the longest a Receive on a paused queue waits before
-	// it returns empty, so a resume is seen that soon; pausedMin the
-	// least, even when the caller would not wait, so a worker's loop
+	// pausedPoll is how often a Receive waiting on a paused queue looks
+	// at the flag again, so a resume is seen that soon; pausedMin is the
+	// least it waits, even when the caller would not, so a worker's loop
 	// over a paused queue is never a hot one.
 	pausedPoll = time.Second
 	pausedMin  = 100 * time.Millisecond
@@ -41,8 +41,11 @@ func (q *Queue) Receive(ctx context.Context, spec *queue.Spec, consumer string, 
 			return nil, fmt.Errorf("queue: receive: %w", err)
 		}
 		if paused {
-			sleep(ctx, max(min(time.Until(deadline), pausedPoll), pausedMin))
-			return nil, ctx.Err()
+			sleep(ctx, min(max(time.Until(deadline), pausedMin), pausedPoll))
+			if ctx.Err() != nil || !time.Now().Before(deadline) {
+				return nil, ctx.Err()
+			}
+			continue
 		}
 		leases, marks, err := q.takeAll(ctx, spec, consumer, limit)
 		if err != nil || len(leases) > 0 {
@@ -221,7 +224,9 @@ func (q *Queue) Settle(ctx context.Context, spec *queue.Spec, l *queue.Lease, s 
 	}
 	var atMs, atNs int64
 	if !s.At.IsZero() {
-		atMs, atNs = s.At.UnixMilli(), s.At.UnixNano()
+		// The score rounds up: a retry is never leased before At.
+		atNs = s.At.UnixNano()
+		atMs = (atNs + int64(time.Millisecond) - 1) / int64(time.Millisecond)
 	}
 	settled, err := settleScript.Run(ctx, q.client.rdb, []string{q.stream(spec.Name, ref.partition)},
 		q.base(spec.Name, ref.partition), l.Event.ID, ref.entry, ref.consumer, ref.deliveries, string(s.Outcome),

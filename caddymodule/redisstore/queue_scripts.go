@@ -253,8 +253,9 @@ const (
 	reviveDelivered = -3
 )
 
-// reviveScript makes a retrying event due now, or brings a dead one
-// back with a fresh budget. ARGV: base, id, attempts. Returns 1, or
+// reviveScript makes a retrying event queued and due now (unless it is
+// already in the stream), or brings a dead one back with a fresh
+// budget. ARGV: base, id, attempts. Returns 1, or
 // one of the revive codes above.
 var reviveScript = redis.NewScript(luaEvents + `
 local id = ARGV[2]
@@ -262,11 +263,9 @@ local ev = evkey(id)
 local s = redis.call('HGET', ev, 's')
 if not s then return -1 end
 if s == 'retrying' then
-  if redis.call('ZREM', base .. 'delay', id) == 1 then
-    local _, ns = clock()
-    redis.call('HSET', ev, 'na', ns)
-    ready(ev, id)
-  end
+  redis.call('HSET', ev, 's', 'queued')
+  redis.call('HDEL', ev, 'na')
+  if redis.call('ZREM', base .. 'delay', id) == 1 then ready(ev, id) end
   return 1
 end
 if s == 'dead' then

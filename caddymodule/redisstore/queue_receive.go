@@ -353,9 +353,32 @@ func (q *Queue) recoverGroup(ctx context.Context, name string, p int, stream str
 		return false, err
 	}
 	q.recreated.Add(1)
-	q.log.Warn("queue: consumer group was missing and is created again; events accepted before may be lost unless Redis persists them (appendonly yes)",
-		zap.String("queue", name), zap.Int("partition", p))
-	return true, nil
+	repaired, err := q.repair(ctx, name, p, stream)
+	q.log.Warn("queue: consumer group was missing and is created again; events accepted before are lost unless Redis persists them (appendonly yes)",
+		zap.String("queue", name), zap.Int("partition", p), zap.Int64("events_put_back", repaired), zap.Error(err))
+	return true, err
+}
+
+// repairBatch is how many live events one repair script looks at.
+const repairBatch = 500
+
+// repair runs repairScript over all the partition's live events and
+// returns how many it put back into the stream.
+func (q *Queue) repair(ctx context.Context, name string, p int, stream string) (int64, error) {
+	var fixed int64
+	for offset := int64(0); ; offset += repairBatch {
+		reply, err := repairScript.Run(ctx, q.client.rdb, []string{stream}, q.base(name, p), offset, repairBatch).Int64Slice()
+		if err != nil {
+			return fixed, fmt.Errorf("putting events back into the stream: %w", err)
+		}
+		if len(reply) != 2 {
+			return fixed, fmt.Errorf("repair: %d values", len(reply))
+		}
+		fixed += reply[1]
+		if reply[0] < repairBatch {
+			return fixed, nil
+		}
+	}
 }
 
 func createGroup(ctx context.Context, rdb redis.UniversalClient, stream string) error {

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,15 +38,17 @@ func TestQueueLostGroup(t *testing.T) {
 	tests := []struct {
 		name string
 		lose func(t *testing.T, q *Queue, spec *queue.Spec)
+		// kept: the events queued before are still there, to deliver
+		kept bool
 	}{
 		{"stream deleted", func(t *testing.T, q *Queue, spec *queue.Spec) {
 			if _, err := srv.Do("DEL", q.stream(spec.Name, 0)); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, true},
 		{"restart without persistence", func(t *testing.T, q *Queue, spec *queue.Spec) {
 			srv.Restart()
-		}},
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,12 +58,30 @@ func TestQueueLostGroup(t *testing.T) {
 			if ids := receiveFor(t, q, spec, 300*time.Millisecond); len(ids) != 1 || ids[0] != first.ID {
 				t.Fatalf("before: leased %v, want %s", ids, first.ID)
 			}
+			queued := enqueue(t, q, spec, testEvent(""))
+			retrying := enqueue(t, q, spec, testEvent(""))
+			l := receive(t, q, spec, "c1", 2, time.Second)
+			if len(l) != 2 {
+				t.Fatalf("leased %d, want 2", len(l))
+			}
+			for _, x := range l {
+				if x.Event.ID == retrying.ID {
+					settle(t, q, spec, x, queue.Settlement{Outcome: queue.Retry, At: time.Now().Add(200 * time.Millisecond)})
+				}
+			}
 			tt.lose(t, q, spec)
 			second := enqueue(t, q, spec, testEvent(""))
 			trips := q.client.RoundTrips()
+			want := []string{second.ID}
+			if tt.kept {
+				// The lease of queued died with the group: it is put back.
+				want = []string{queued.ID, retrying.ID, second.ID}
+			}
 			ids := receiveFor(t, q, spec, time.Second)
-			if len(ids) != 1 || ids[0] != second.ID {
-				t.Fatalf("after: leased %v, want %s", ids, second.ID)
+			slices.Sort(ids)
+			slices.Sort(want)
+			if !slices.Equal(ids, want) {
+				t.Fatalf("after: leased %v, want %v", ids, want)
 			}
 			if n := q.GroupsRecreated(); n != 1 {
 				t.Fatalf("groups recreated: %d, want 1", n)

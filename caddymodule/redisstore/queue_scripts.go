@@ -323,6 +323,28 @@ if #ids < tonumber(ARGV[5]) then out[2] = 1 end
 return out
 `)
 
+// repairScript puts back into the stream the events that should be in
+// it and are not, after the stream was lost while their records were
+// kept (someone deleted the stream): among ARGV[3] live events from
+// offset ARGV[2], those neither held, nor waiting in delay, nor with
+// their entry still in the stream. ARGV: base, offset, count. Returns
+// {events looked at, events put back}.
+var repairScript = redis.NewScript(luaEvents + `
+local ids = redis.call('ZRANGE', base .. 'live', ARGV[2], tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)
+local fixed = 0
+for _, id in ipairs(ids) do
+  local ev = evkey(id)
+  if redis.call('HGET', ev, 'w') ~= '1' and not redis.call('ZSCORE', base .. 'delay', id) then
+    local e = redis.call('HGET', ev, 'e')
+    if not e or #redis.call('XRANGE', KEYS[1], e, e) == 0 then
+      ready(ev, id)
+      fixed = fixed + 1
+    end
+  end
+end
+return {#ids, fixed}
+`)
+
 // sweepConsumersScript deletes the group's consumers that lease
 // nothing and were idle for ARGV[1] ms: every process names its own
 // consumer, so without this a group gathers one per restart. Deleting a

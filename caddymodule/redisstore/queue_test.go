@@ -37,12 +37,7 @@ func testSpec(t *testing.T, partitions int) *queue.Spec {
 	}
 }
 
-var idSeq atomic.Int64
-
-// newID is sortable by time, as queue.NewID's are.
-func newID() string {
-	return fmt.Sprintf("%013d%013d", time.Now().UnixMilli(), idSeq.Add(1))
-}
+func newID() string { return queue.NewID(time.Now()) }
 
 func testEvent(orderKey string) *queue.Event {
 	return &queue.Event{

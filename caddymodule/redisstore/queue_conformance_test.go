@@ -1,0 +1,31 @@
+package redisstore
+
+import (
+	"testing"
+
+	"github.com/webrev/webhook-gateway/caddymodule/queue"
+	"github.com/webrev/webhook-gateway/caddymodule/queue/queuetest"
+	"github.com/webrev/webhook-gateway/internal/testredis"
+)
+
+// queueOpener returns backends each on its own client, as separate
+// gateway instances would have.
+func queueOpener(cfg Config) func(t *testing.T) queue.Backend {
+	return func(t *testing.T) queue.Backend { return testQueue(t, cfg) }
+}
+
+func TestQueueConformance(t *testing.T) {
+	srv := testredis.Start(t)
+	cfg := Config{URL: srv.URL()}
+	t.Run("1 partition", func(t *testing.T) { queuetest.Run(t, queueOpener(cfg), queuetest.Options{}) })
+	t.Run("3 partitions", func(t *testing.T) { queuetest.Run(t, queueOpener(cfg), queuetest.Options{Partitions: 3}) })
+}
+
+// TestQueueConformanceCluster runs the suite on 3 masters with a
+// partition each (most likely): every script's keys in one slot, or the
+// cluster refuses it.
+func TestQueueConformanceCluster(t *testing.T) {
+	cluster := testredis.StartCluster(t, 3)
+	cfg := Config{Addresses: cluster.Addrs(), Cluster: true}
+	queuetest.Run(t, queueOpener(cfg), queuetest.Options{Partitions: 3})
+}

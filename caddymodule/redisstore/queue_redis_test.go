@@ -30,6 +30,24 @@ func receiveFor(t *testing.T, q *Queue, spec *queue.Spec, d time.Duration) []str
 	return ids
 }
 
+// leasedAndRetrying enqueues two events and leases both: queued stays
+// leased, retrying fails its attempt and is due again in retryIn.
+func leasedAndRetrying(t *testing.T, q *Queue, spec *queue.Spec, retryIn time.Duration) (queued, retrying *queue.Event) {
+	t.Helper()
+	queued = enqueue(t, q, spec, testEvent(""))
+	retrying = enqueue(t, q, spec, testEvent(""))
+	leased := receive(t, q, spec, "c1", 2, time.Second)
+	if len(leased) != 2 {
+		t.Fatalf("leased %d, want 2", len(leased))
+	}
+	for _, l := range leased {
+		if l.Event.ID == retrying.ID {
+			settle(t, q, spec, l, queue.Settlement{Outcome: queue.Retry, At: time.Now().Add(retryIn), Attempt: attempt(1, 500, queue.Retry)})
+		}
+	}
+	return queued, retrying
+}
+
 // TestQueueLostGroup: a consumer group that vanishes (its stream
 // deleted, or Redis restarted without persistence) is created again
 // once, counted, and reading goes on, without a hot loop.
@@ -58,17 +76,7 @@ func TestQueueLostGroup(t *testing.T) {
 			if ids := receiveFor(t, q, spec, 300*time.Millisecond); len(ids) != 1 || ids[0] != first.ID {
 				t.Fatalf("before: leased %v, want %s", ids, first.ID)
 			}
-			queued := enqueue(t, q, spec, testEvent(""))
-			retrying := enqueue(t, q, spec, testEvent(""))
-			l := receive(t, q, spec, "c1", 2, time.Second)
-			if len(l) != 2 {
-				t.Fatalf("leased %d, want 2", len(l))
-			}
-			for _, x := range l {
-				if x.Event.ID == retrying.ID {
-					settle(t, q, spec, x, queue.Settlement{Outcome: queue.Retry, At: time.Now().Add(200 * time.Millisecond)})
-				}
-			}
+			queued, retrying := leasedAndRetrying(t, q, spec, 200*time.Millisecond)
 			tt.lose(t, q, spec)
 			second := enqueue(t, q, spec, testEvent(""))
 			trips := q.client.RoundTrips()
@@ -123,17 +131,7 @@ func TestQueuePersistence(t *testing.T) {
 	srv := testredis.StartWith(t, testredis.Options{Args: []string{"--appendonly", "yes", "--appendfsync", "always"}})
 	q := testQueue(t, Config{URL: srv.URL()})
 	spec := testSpec(t, 1)
-	queued := enqueue(t, q, spec, testEvent(""))
-	retrying := enqueue(t, q, spec, testEvent(""))
-	leased := receive(t, q, spec, "c1", 2, time.Second)
-	if len(leased) != 2 {
-		t.Fatalf("leased %d, want 2", len(leased))
-	}
-	for _, l := range leased {
-		if l.Event.ID == retrying.ID {
-			settle(t, q, spec, l, queue.Settlement{Outcome: queue.Retry, At: time.Now().Add(500 * time.Millisecond), Attempt: attempt(1, 500, queue.Retry)})
-		}
-	}
+	queued, retrying := leasedAndRetrying(t, q, spec, 500*time.Millisecond)
 	srv.Restart() // SIGKILL, then start from the AOF
 	for _, id := range []string{queued.ID, retrying.ID} {
 		if _, err := q.Get(context.Background(), spec, id); err != nil {

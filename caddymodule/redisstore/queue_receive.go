@@ -82,7 +82,8 @@ type marks struct {
 }
 
 // takeAll leases up to limit events, one script per partition, starting
-// at a partition that turns with each call.
+// at a partition that turns with each call, so that a small limit
+// starves none.
 func (q *Queue) takeAll(ctx context.Context, spec *queue.Spec, consumer string, limit int) ([]*queue.Lease, marks, error) {
 	n := max1(spec.Partitions)
 	m := marks{last: make([]string, n)}
@@ -95,8 +96,13 @@ func (q *Queue) takeAll(ctx context.Context, spec *queue.Spec, consumer string, 
 			continue
 		}
 		got, last, due, err := q.take(ctx, spec, p, consumer, limit-len(leases))
+		if err != nil && len(leases) > 0 {
+			// Hand out what is leased, rather than leave it to be
+			// reclaimed; the error, if it lasts, comes with the next call.
+			return leases, m, nil
+		}
 		if err != nil {
-			return leases, m, fmt.Errorf("queue: receive: partition %d: %w", p, err)
+			return nil, m, fmt.Errorf("queue: receive: partition %d: %w", p, err)
 		}
 		leases = append(leases, got...)
 		if last != "" {
@@ -172,6 +178,10 @@ func (q *Queue) await(ctx context.Context, spec *queue.Spec, m marks, left time.
 	}
 	if q.client.IsCluster() {
 		block = min(block, clusterBlock)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		// A read cut off by the deadline costs the connection.
+		block = min(block, time.Until(d)-10*time.Millisecond)
 	}
 	if block < time.Millisecond {
 		return nil // Block 0 would wait for ever

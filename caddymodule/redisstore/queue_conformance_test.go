@@ -21,11 +21,16 @@ func TestQueueConformance(t *testing.T) {
 	t.Run("3 partitions", func(t *testing.T) { queuetest.Run(t, queueOpener(cfg), queuetest.Options{Partitions: 3}) })
 }
 
-// TestQueueConformanceCluster runs the suite on 3 masters with a
-// partition each (most likely): every script's keys in one slot, or the
-// cluster refuses it.
+// TestQueueConformanceCluster runs the suite on 3 masters, queues of 3
+// partitions: every script's keys must be in one slot, or the cluster
+// refuses it, and the partitions spread over the masters.
 func TestQueueConformanceCluster(t *testing.T) {
 	cluster := testredis.StartCluster(t, 3)
 	cfg := Config{Addresses: cluster.Addrs(), Cluster: true}
 	queuetest.Run(t, queueOpener(cfg), queuetest.Options{Partitions: 3})
+	for _, n := range cluster.Nodes {
+		if size, err := n.Do("DBSIZE"); err != nil || size == "0" {
+			t.Errorf("node %s holds %s keys (%v); want partitions on every master", n.Addr, size, err)
+		}
+	}
 }

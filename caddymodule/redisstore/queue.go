@@ -47,12 +47,13 @@ type Queue struct {
 	turn      atomic.Uint32
 }
 
-// group is the consumer group of every partition stream.
+// group is the consumer group of every partition stream; the scripts
+// spell it out as 'gw'.
 const group = "gw"
 
-// NewQueue returns a queue backend on a client the caller owns: Close
-// leaves it open. An empty prefix means DefaultKeyPrefix; a nil log
-// logs nothing.
+// NewQueue returns a queue backend on a client the caller owns and
+// closes. An empty prefix means DefaultKeyPrefix; a nil log logs
+// nothing. See OpenQueue for one shared across config reloads.
 func NewQueue(c *Client, prefix string, log *zap.Logger) *Queue {
 	if prefix == "" {
 		prefix = DefaultKeyPrefix

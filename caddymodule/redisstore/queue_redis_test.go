@@ -10,6 +10,8 @@ import (
 
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
 	"github.com/webrev/webhook-gateway/internal/testredis"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // receiveFor calls Receive in a loop for d, as a worker would, settling
@@ -70,7 +72,9 @@ func TestQueueLostGroup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			core, logs := observer.New(zap.WarnLevel)
 			q := testQueue(t, Config{URL: srv.URL()})
+			q.log = zap.New(core)
 			spec := testSpec(t, 1)
 			first := enqueue(t, q, spec, testEvent(""))
 			if ids := receiveFor(t, q, spec, 300*time.Millisecond); len(ids) != 1 || ids[0] != first.ID {
@@ -93,6 +97,12 @@ func TestQueueLostGroup(t *testing.T) {
 			}
 			if n := q.GroupsRecreated(); n != 1 {
 				t.Fatalf("groups recreated: %d, want 1", n)
+			}
+			if n := logs.Len(); n != 1 {
+				t.Fatalf("%d warnings logged, want 1: %v", n, logs.All())
+			}
+			if f := logs.All()[0].ContextMap(); f["queue"] != spec.Name || f["partition"] != int64(0) {
+				t.Fatalf("warning names %v, want the queue and partition", f)
 			}
 			// A worker's loop waits 100ms a call: about 10 calls of a few
 			// commands each. A hot loop would be thousands.

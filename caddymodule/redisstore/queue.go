@@ -23,7 +23,10 @@ import (
 // queue is ordered and the key is not empty, so a key's events share a
 // line, and of its id otherwise. Get, Retry and Replay look in the id's
 // partition first, then in the others. Pause and concurrency slots are
-// queue-wide, under {q:<queue>}.
+// queue-wide, under {q:<queue>}. Raising a queue's partitions is safe
+// (an order key may move, so its order holds only among events taken in
+// after the change); lowering them strands the events of the partitions
+// dropped until they are raised again.
 //
 // A consumer serves every partition: Receive first leases from each in
 // turn (a rotating start, so none starves), one script per partition;

@@ -23,14 +23,20 @@ func TestQueueConformance(t *testing.T) {
 
 // TestQueueConformanceCluster runs the suite on 3 masters, queues of 3
 // partitions: every script's keys must be in one slot, or the cluster
-// refuses it, and the partitions spread over the masters.
+// refuses it. Then it checks that partitions spread over the masters.
 func TestQueueConformanceCluster(t *testing.T) {
 	cluster := testredis.StartCluster(t, 3)
 	cfg := Config{Addresses: cluster.Addrs(), Cluster: true}
-	queuetest.Run(t, queueOpener(cfg), queuetest.Options{Partitions: 3})
-	for _, n := range cluster.Nodes {
-		if size, err := n.Do("DBSIZE"); err != nil || size == "0" {
-			t.Errorf("node %s holds %s keys (%v); want partitions on every master", n.Addr, size, err)
+	t.Run("conformance", func(t *testing.T) { queuetest.Run(t, queueOpener(cfg), queuetest.Options{Partitions: 3}) })
+	t.Run("partitions spread", func(t *testing.T) {
+		q := testQueue(t, cfg)
+		for range 10 {
+			receive(t, q, testSpec(t, 3), "c1", 1, 0) // makes every partition's stream
 		}
-	}
+		for _, n := range cluster.Nodes {
+			if size, err := n.Do("DBSIZE"); err != nil || size == "0" {
+				t.Errorf("node %s holds %s keys (%v); want partitions on every master", n.Addr, size, err)
+			}
+		}
+	})
 }

@@ -36,6 +36,16 @@ import (
 // single node that is one XREAD over all the partitions; on a Cluster,
 // whose slots one command cannot span, one per partition at once, each
 // for at most clusterBlock, so a wake-up is never later than that.
+// (XREADGROUP BLOCK would lease on its own connection: COUNT is per
+// stream, so several partitions could lease more than asked, and a
+// reply lost to a timeout would leave its entries pending until
+// reclaimed.)
+//
+// A consumer group found missing (Redis restarted without its data, a
+// stream deleted) is created again, logged and counted
+// (GroupsRecreated), with backoff; live events whose entries went with
+// the stream are put back into it, so an event leased then may be
+// delivered twice, as at-least-once allows.
 type Queue struct {
 	client *Client
 	prefix string

@@ -111,11 +111,15 @@ end
 // enqueueScript stores a new event and makes it ready, or holds it
 // behind its order key. ARGV: base, id, max queued, max bytes, size,
 // received µs, then the event's fields and values. Returns 1 stored,
-// 0 full, -1 the id exists.
+// 0 full, -1 another event has the id. The same event again (go-redis
+// resends a command whose reply was lost) is stored already: 1.
 var enqueueScript = redis.NewScript(luaEvents + `
 local id = ARGV[2]
 local ev = evkey(id)
-if redis.call('EXISTS', ev) == 1 then return -1 end
+if redis.call('EXISTS', ev) == 1 then
+  if redis.call('HGET', ev, 'rs') == ARGV[6] then return 1 end
+  return -1
+end
 local live, cnt = base .. 'live', base .. 'cnt'
 local size = tonumber(ARGV[5])
 if redis.call('ZCARD', live) >= tonumber(ARGV[3]) then return 0 end

@@ -128,6 +128,7 @@ func runQueueTests(t *testing.T, cfg Config, partitions int) {
 		run  func(t *testing.T, q *Queue, spec *queue.Spec)
 	}{
 		{"delivered", testDelivered},
+		{"enqueued twice", testEnqueueTwice},
 		{"retry until dead, then retry", testRetryDead},
 		{"defer counts no attempt", testDefer},
 		{"reclaim after the consumer vanished", testReclaim},
@@ -177,6 +178,20 @@ func testDelivered(t *testing.T, q *Queue, spec *queue.Spec) {
 	}
 	if err := q.Settle(context.Background(), spec, l, queue.Settlement{Outcome: queue.Delivered}); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Fatalf("settling twice: %v, want ErrLeaseLost", err)
+	}
+}
+
+func testEnqueueTwice(t *testing.T, q *Queue, spec *queue.Spec) {
+	ev := enqueue(t, q, spec, testEvent(""))
+	again := *ev
+	enqueue(t, q, spec, &again) // a resend: stored once
+	if st := stats(t, q, spec); st.Queued != 1 || st.Ready != 1 {
+		t.Fatalf("stats %+v, want one event", st)
+	}
+	other := *ev
+	other.ReceivedAt = ev.ReceivedAt.Add(time.Millisecond)
+	if err := q.Enqueue(context.Background(), spec, &other); err == nil || errors.Is(err, queue.ErrFull) {
+		t.Fatalf("another event under a taken id: %v, want an error", err)
 	}
 }
 

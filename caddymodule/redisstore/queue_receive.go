@@ -20,8 +20,9 @@ const (
 	// maxBlock bounds one XREAD BLOCK on a single node, so that Receive
 	// notices its context's end at least that often.
 	maxBlock = 2 * time.Second
-	// clusterBlock bounds one XREAD BLOCK on a Cluster, where partitions
-	// are waited on each on its own: the latest a new entry is seen.
+	// clusterBlock bounds one XREAD BLOCK on a Cluster, where several
+	// partitions are waited on each on its own: the latest a new entry
+	// is seen.
 	clusterBlock = 250 * time.Millisecond
 )
 
@@ -172,7 +173,10 @@ func (q *Queue) await(ctx context.Context, spec *queue.Spec, m marks, left time.
 	if !m.due.IsZero() {
 		block = min(block, time.Until(m.due))
 	}
-	if q.client.IsCluster() {
+	// One command cannot span a Cluster's slots: several partitions
+	// there are waited on each on its own, for a short while.
+	apart := q.client.IsCluster() && len(m.last) > 1
+	if apart {
 		block = min(block, clusterBlock)
 	}
 	if d, ok := ctx.Deadline(); ok {
@@ -183,15 +187,15 @@ func (q *Queue) await(ctx context.Context, spec *queue.Spec, m marks, left time.
 		return nil // Block 0 would wait for ever
 	}
 	rdb := q.client.Blocking()
-	if !q.client.IsCluster() {
+	if !apart {
 		streams := make([]string, 0, 2*len(m.last))
 		for p := range m.last {
 			streams = append(streams, q.stream(spec.Name, p))
 		}
 		return blockRead(ctx, rdb, append(streams, m.last...), block)
 	}
-	// One command cannot span slots: wait on each partition at once and
-	// go on when the first wakes. The others end within block.
+	// Wait on each partition at once and go on when the first wakes;
+	// the others end within block.
 	woke := make(chan error, len(m.last))
 	for p, last := range m.last {
 		go func() { woke <- blockRead(ctx, rdb, []string{q.stream(spec.Name, p), last}, block) }()

@@ -119,6 +119,7 @@ func TestQueue(t *testing.T) {
 
 func TestQueueCluster(t *testing.T) {
 	cluster := testredis.StartCluster(t, 3)
+	runQueueTests(t, Config{Addresses: cluster.Addrs(), Cluster: true}, 1)
 	runQueueTests(t, Config{Addresses: cluster.Addrs(), Cluster: true}, 3)
 }
 

@@ -231,7 +231,7 @@ if ARGV[9] ~= '' then
 end
 if outcome == 'defer' then
   redis.call('ZADD', base .. 'delay', ARGV[7], id)
-  if redis.call('HGET', ev, 's') == 'retrying' then redis.call('HSET', ev, 'na', ARGV[8]) end
+  redis.call('HSET', ev, 'na', ARGV[8])
   return 1
 end
 local a = redis.call('HINCRBY', ev, 'a', 1)

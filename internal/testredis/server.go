@@ -274,10 +274,11 @@ func (s *Server) Pid() int {
 	return s.cmd.Process.Pid
 }
 
-// Restart stops the server if it runs (SIGKILL) and starts it again on
-// the same port and directory. Without AppendFsync data is lost (nothing
-// is saved) except a cluster node's nodes.conf, so a restarted cluster
-// node rejoins its cluster; with it, the server reloads its append-only
+// Restart stops the server if it runs (SIGKILL, as a crash) and starts
+// it again on the same port and directory. Data is lost (nothing is
+// saved) except a cluster node's nodes.conf, so a restarted cluster node
+// rejoins its cluster, and what AppendFsync (or "--appendonly", "yes" in
+// Options.Args) made persistent: the server reloads its append-only
 // file.
 func (s *Server) Restart() {
 	s.t.Helper()

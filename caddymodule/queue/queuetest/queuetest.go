@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Backend, opts Options) {
 		{"log_keeps_the_last", testLogCap},
 		{"full_by_count", testFullByCount},
 		{"full_by_bytes", testFullByBytes},
+		{"zero_size", testZeroSize},
 		{"ordered_fifo_across_retries", testOrdered},
 		{"unordered_queue_ignores_key", testUnordered},
 		{"pause_resume", testPause},

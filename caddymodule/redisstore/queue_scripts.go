@@ -91,7 +91,8 @@ local function finish(ev, id, status, ttl, ns)
   redis.call('HDEL', ev, 'na', 'e')
   redis.call('PEXPIRE', ev, ttl)
   redis.call('ZREM', base .. 'live', id)
-  redis.call('HINCRBY', base .. 'cnt', 'b', -tonumber(redis.call('HGET', ev, 'sz') or 0))
+  -- 0 - x, not -x: -0 is sent as "-0", which HINCRBY refuses.
+  redis.call('HINCRBY', base .. 'cnt', 'b', 0 - tonumber(redis.call('HGET', ev, 'sz') or 0))
   advance(ev, id)
 end
 

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Backend, opts Options) {
 		run  func(*testing.T, *suite)
 	}{
 		{"deliver", testDeliver},
+		{"enqueue_fills_in", testEnqueueFillsIn},
 		{"receive_max", testReceiveMax},
 		{"receive_wakes_on_intake", testReceiveWakes},
 		{"receive_honours_cancel", testReceiveCancel},

@@ -141,8 +141,9 @@ return 1
 // and dead set, so they do not grow without bound.
 // ARGV: base, consumer, max, reclaim ms (≤ 0: none), dead retention ms,
 // index horizon ms (how old an event must be to have possibly expired).
-// Returns {last entry id, next due ms or -1, then per lease: entry id,
-// deliveries, record as HGETALL}; NOGROUP as an error, before any
+// Returns {last entry id, ms until the next retry is due (counted on
+// Redis's clock, so a gateway whose clock runs ahead does not spin) or
+// -1, then per lease: entry id, deliveries, record as HGETALL}; NOGROUP as an error, before any
 // change, when the group is gone.
 var takeScript = redis.NewScript(luaEvents + `
 local consumer, max, reclaim = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -193,7 +194,7 @@ end
 local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
 if last[1] then out[1] = last[1][1] end
 local due = redis.call('ZRANGE', delay, 0, 0, 'WITHSCORES')
-if due[2] then out[2] = tonumber(due[2]) end
+if due[2] then out[2] = math.max(tonumber(due[2]) - now, 0) end
 
 redis.call('ZREMRANGEBYSCORE', base .. 'dead', '-inf', now - tonumber(ARGV[5]))
 local idx, cnt = base .. 'idx', base .. 'cnt'

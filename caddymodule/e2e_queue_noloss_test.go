@@ -152,6 +152,7 @@ func TestQueueNoLoss(t *testing.T) {
 			cfg := gatewaytest.Config{
 				Globals: redisGlobals(redis.globals),
 				Site:    durableRoute(app, fmt.Sprintf("retry 10 100ms 1s\npartitions %d", tc.partitions)),
+				Admin:   true, // to show the record of an event that went missing
 			}
 			a, b := gatewaytest.StartProcessWith(t, cfg), gatewaytest.StartProcessWith(t, cfg)
 			sender := durableSender(a, b)
@@ -190,7 +191,7 @@ func TestQueueNoLoss(t *testing.T) {
 			outages = append(outages, o)
 
 			sent := <-done
-			checkNoLoss(t, app, sent, outages, 2*time.Minute)
+			checkNoLoss(t, app, a, sent, outages, 2*time.Minute)
 		})
 	}
 }
@@ -198,7 +199,7 @@ func TestQueueNoLoss(t *testing.T) {
 // checkNoLoss waits until every accepted event has reached the app with
 // a 2xx and checks what the app received; it logs the duplicates and
 // fails on any outside the outages.
-func checkNoLoss(t *testing.T, app *gatewaytest.App, sent []gatewaytest.Sent, outages []outage, within time.Duration) {
+func checkNoLoss(t *testing.T, app *gatewaytest.App, inst *gatewaytest.Instance, sent []gatewaytest.Sent, outages []outage, within time.Duration) {
 	t.Helper()
 	var accepted []string
 	for _, s := range sent {
@@ -209,10 +210,12 @@ func checkNoLoss(t *testing.T, app *gatewaytest.App, sent []gatewaytest.Sent, ou
 		}
 	}
 	start := time.Now()
-	if missing := app.WaitDelivered(accepted, within); len(missing) > 0 {
+	missing := app.WaitDelivered(accepted, within)
+	if len(missing) > 0 {
 		t.Errorf("%d of %d accepted events never reached the app with a 2xx within %v, e.g. %v", len(missing), len(accepted), within, missing[:min(len(missing), 10)])
 	}
 	attempts := app.Attempts()
+	showMissing(t, inst, sent, attempts, missing[:min(len(missing), 5)])
 	byEvent := make(map[string][]gatewaytest.AppAttempt)
 	failed, cut := 0, 0
 	for _, at := range attempts {
@@ -299,4 +302,23 @@ func attemptNumbers(ats []gatewaytest.AppAttempt) []int {
 	}
 	sort.Ints(ns)
 	return ns
+}
+
+// showMissing logs what the app and the queue's record know of events
+// that never reached the app with a 2xx.
+func showMissing(t *testing.T, inst *gatewaytest.Instance, sent []gatewaytest.Sent, attempts []gatewaytest.AppAttempt, missing []string) {
+	t.Helper()
+	for _, id := range missing {
+		for _, at := range attempts {
+			if at.EventID == id {
+				t.Logf("missing %s: attempt %d of delivery %s answered %d at %s", id, at.N, at.DeliveryID, at.Status, at.End.Format(time.StampMilli))
+			}
+		}
+		for _, s := range sent {
+			if s.EventID == id {
+				status, record := adminCall(t, inst.Admin, "GET", "/webhook_gateway/events/"+s.DeliveryID+"?queue=stripe")
+				t.Logf("missing %s: accepted at %s as delivery %s after %d tries; its record: %d %s", id, s.AcceptedAt.Format(time.StampMilli), s.DeliveryID, s.Tries, status, record)
+			}
+		}
+	}
 }

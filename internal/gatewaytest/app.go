@@ -26,7 +26,6 @@ type App struct {
 
 	mu          sync.Mutex
 	srv         *http.Server
-	generation  int // bumped by Down: an attempt cut by it got no answer
 	attempts    []AppAttempt
 	inFlight    int
 	maxInFlight int
@@ -59,8 +58,8 @@ type AppAttempt struct {
 	Method     string
 	Path       string
 	BodyHash   [sha256.Size]byte
-	// Status is what the app answered; 0 when the app was taken down
-	// before the answer went out.
+	// Status is what the app answered; 0 when the answer could not be
+	// written (the app was taken down under it).
 	Status int
 	// Start and End are by the app's clock: the request's arrival and
 	// the answer's departure.
@@ -119,7 +118,6 @@ func (a *App) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	at.N, _ = strconv.Atoi(r.Header.Get("Webhook-Gateway-Attempt"))
 	a.mu.Lock()
-	gen := a.generation
 	a.inFlight++
 	a.maxInFlight = max(a.maxInFlight, a.inFlight)
 	a.mu.Unlock()
@@ -132,14 +130,17 @@ func (a *App) handle(w http.ResponseWriter, r *http.Request) {
 		at.Status = http.StatusInternalServerError
 	}
 	w.WriteHeader(at.Status)
+	// Only an answer written to the connection counts as given: one
+	// that Down cut off never reached the gateway, and one that was
+	// written did, even if Down closes the connection right after.
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		at.Status = 0
+	}
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.inFlight--
 	at.End = time.Now()
-	if gen != a.generation {
-		at.Status = 0 // the connection was closed under it
-	}
 	a.attempts = append(a.attempts, at)
 	if at.OK() {
 		a.ok++
@@ -152,7 +153,6 @@ func (a *App) Down() {
 	a.mu.Lock()
 	srv := a.srv
 	a.srv = nil
-	a.generation++
 	a.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()

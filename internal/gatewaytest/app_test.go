@@ -2,6 +2,7 @@ package gatewaytest
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -132,5 +133,37 @@ func TestAppMaxInFlight(t *testing.T) {
 	wg.Wait()
 	if got := app.MaxInFlight(); got < 2 || got > 5 {
 		t.Errorf("MaxInFlight = %d, want 2..5 of 5 concurrent 200ms requests", got)
+	}
+}
+
+// TestAppDownCutsHeldAnswers: an attempt held by Delay when the app goes
+// down gets no answer, and the app records it as unanswered, so that it
+// never counts as delivered.
+func TestAppDownCutsHeldAnswers(t *testing.T) {
+	app := NewApp(t, AppConfig{Delay: 300 * time.Millisecond})
+	got := make(chan error, 1)
+	go func() {
+		status, err := attempt(&http.Client{Timeout: 5 * time.Second}, app, "held", 1, "x")
+		if err == nil {
+			err = fmt.Errorf("status %d", status)
+		}
+		got <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); app.MaxInFlight() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the attempt never reached the app")
+		}
+	}
+	app.Down()
+	if err := <-got; err == nil || strings.HasPrefix(err.Error(), "status") {
+		t.Errorf("held attempt across Down: %v, want a connection error", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(app.Attempts()) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held attempt was never recorded")
+		}
+	}
+	if at := app.Attempts()[0]; at.Status != 0 || at.OK() {
+		t.Errorf("held attempt recorded with status %d, want 0 (unanswered)", at.Status)
 	}
 }

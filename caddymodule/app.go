@@ -64,6 +64,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // memory store's contents.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	if err := a.registerQueueGauges(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering the queue gauges: %w", err)
+	}
 	var err error
 	if a.flood, err = a.acquireMemory("flood", store.MemoryConfig{MaxEntries: a.FloodMaxEntries}); err != nil {
 		return err

@@ -75,16 +75,18 @@ func IDTime(id string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("queue: id %q: want %d characters", id, IDLen)
 	}
 	var ms uint64
-	for i := range 10 {
+	for i := range IDLen {
 		d := strings.IndexByte(idAlphabet, lower(id[i]))
 		if d < 0 || (i == 0 && d > 7) {
 			return time.Time{}, fmt.Errorf("queue: id %q: not base32", id)
 		}
-		ms = ms<<5 | uint64(d)
+		if i < 10 {
+			ms = ms<<5 | uint64(d)
+		}
 	}
-	// The first 10 digits hold 50 bits: the 48 of the time and the top
-	// 2 of the random part.
-	return time.UnixMilli(int64(ms >> 2)), nil
+	// The first digit holds 3 bits and the next nine 45: the 48 of the
+	// time.
+	return time.UnixMilli(int64(ms)), nil
 }
 
 func lower(c byte) byte {

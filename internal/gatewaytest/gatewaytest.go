@@ -112,6 +112,8 @@ type endpoint struct {
 
 	dir            string
 	port, httpPort int
+	// admin is the admin API's address; empty turns the API off.
+	admin string
 }
 
 // newEndpoint picks free ports and lays out dir.
@@ -167,11 +169,15 @@ func (g *Gateway) Reload(t testing.TB, globals, site string) {
 }
 
 // config is the whole Caddyfile: test-friendly globals (no admin
-// endpoint, no trust-store changes, storage and logs in the temp dir)
+// endpoint unless asked for, no trust-store changes, storage and logs in the temp dir)
 // and one HTTPS site with a certificate from Caddy's local CA.
 func (e *endpoint) config(globals, site string) string {
+	admin := "off"
+	if e.admin != "" {
+		admin = e.admin
+	}
 	return fmt.Sprintf(`{
-	admin off
+	admin %s
 	persist_config off
 	skip_install_trust
 	storage file_system %s
@@ -189,7 +195,7 @@ https://localhost:%d {
 	tls internal
 	%s
 }
-`, filepath.Join(e.dir, "storage"), e.httpPort, e.port, e.LogPath, globals, e.port, site)
+`, admin, filepath.Join(e.dir, "storage"), e.httpPort, e.port, e.LogPath, globals, e.port, site)
 }
 
 // Adapt turns a Caddyfile into Caddy JSON.

@@ -94,6 +94,10 @@ func moduleRoot(ctx context.Context) (string, error) {
 type Instance struct {
 	endpoint
 
+	// Admin is the admin API's address (localhost:port) for an instance
+	// started by StartProcessAdmin; empty otherwise.
+	Admin string
+
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has been reaped
 }
@@ -106,12 +110,24 @@ type Instance struct {
 // SIGKILL) when the test ends.
 func StartProcess(t testing.TB, globals, site string) *Instance {
 	t.Helper()
+	return startProcess(t, globals, site, false)
+}
+
+// StartProcessAdmin is StartProcess with Caddy's admin API on, at
+// Instance.Admin, for the subcommands that call it.
+func StartProcessAdmin(t testing.TB, globals, site string) *Instance {
+	t.Helper()
+	return startProcess(t, globals, site, true)
+}
+
+func startProcess(t testing.TB, globals, site string, admin bool) *Instance {
+	t.Helper()
 	bin := Binary(t)
 	var lastErr error
 	for range startTries {
 		// Each try gets new ports: the likeliest failure is a port taken
 		// between freePort and the gateway's bind.
-		inst, err := runInstance(t, bin, globals, site)
+		inst, err := runInstance(t, bin, globals, site, admin)
 		if err == nil {
 			return inst
 		}
@@ -124,12 +140,16 @@ func StartProcess(t testing.TB, globals, site string) *Instance {
 	return nil
 }
 
-func runInstance(t testing.TB, bin, globals, site string) (*Instance, error) {
+func runInstance(t testing.TB, bin, globals, site string, admin bool) (*Instance, error) {
 	dir, err := os.MkdirTemp(t.TempDir(), "instance-")
 	if err != nil {
 		return nil, err
 	}
 	inst := &Instance{endpoint: newEndpoint(t, dir), exited: make(chan struct{})}
+	if admin {
+		inst.admin = fmt.Sprintf("localhost:%d", freePort(t))
+		inst.Admin = inst.admin
+	}
 	text := caddyfile.Format([]byte(inst.config(globals, site)))
 	// Adapt here too: a config error is reported with the config, at
 	// once, rather than as a process that never became ready.

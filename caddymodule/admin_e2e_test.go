@@ -1,0 +1,296 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/webrev/webhook-gateway/internal/gatewaytest"
+)
+
+// adminCLI runs the built binary's subcommands against one gateway
+// process's admin API.
+type adminCLI struct {
+	bin, addr string
+}
+
+// run returns what the command printed and its exit status.
+func (c adminCLI) run(t *testing.T, args ...string) (stdout, stderr string, exit int) {
+	t.Helper()
+	cmd := exec.Command(c.bin, append(args, "--address", c.addr)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		exit = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), exit
+}
+
+// ok runs a command that must succeed and returns its output.
+func (c adminCLI) ok(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, exit := c.run(t, args...)
+	if exit != 0 {
+		t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), exit, out, errOut)
+	}
+	return out
+}
+
+// status is the event's status as `events show --json` gives it.
+func (c adminCLI) status(t *testing.T, id string) string {
+	t.Helper()
+	var ev struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(c.ok(t, "events", "show", id, "--json")), &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev.Status
+}
+
+// awaitStatus polls until the event is in status.
+func (c adminCLI) awaitStatus(t *testing.T, id, status string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for got := c.status(t, id); got != status; got = c.status(t, id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("event %s is %s, want %s within 30s", id, got, status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sendQueuedEvent sends a signed Stripe delivery to path and returns
+// the delivery id the gateway answered with.
+func sendQueuedEvent(t *testing.T, inst *gatewaytest.Instance, path, body string) string {
+	t.Helper()
+	stripe := routes[0]
+	req, err := http.NewRequest(http.MethodPost, inst.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = stripe.signed(t, stripe.secret, time.Now(), body)
+	resp, err := inst.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	id := resp.Header.Get("Webhook-Gateway-Delivery-Id")
+	if resp.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("intake answered %d (%s) with delivery id %q, want 200 and an id", resp.StatusCode, got, id)
+	}
+	return id
+}
+
+// arrivals counts the requests of a delivery id that reached the app.
+func arrivals(up *gatewaytest.Upstream, id string) int {
+	n := 0
+	for _, r := range up.Received() {
+		if r.Header.Get("Webhook-Gateway-Delivery-Id") == id {
+			n++
+		}
+	}
+	return n
+}
+
+func awaitArrivals(t *testing.T, up *gatewaytest.Upstream, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for arrivals(up, id) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d attempts of %s reached the app, want %d within 30s", arrivals(up, id), id, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAdminCommandsEndToEnd runs a gateway process whose app answers 500
+// and drives its queues with the built binary's subcommands, as an
+// operator would: list and show (redacted, escaped), pause and resume,
+// retry and replay of dead events.
+func TestAdminCommandsEndToEnd(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	app := gatewaytest.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	queueRoute := func(name, retry string) string {
+		return fmt.Sprintf("route /%s {\n\twebhook_gateway stripe {\n\t\tsecret %q\n\t\tsource %s\n\t\tqueue {\n\t\t\tto %s/hooks/%s\n\t\t\t%s\n\t\t}\n\t}\n}\n",
+			name, routes[0].secret, name, app.URL, name, retry)
+	}
+	// slow retries in an hour (its event stays retrying); fast dies at
+	// the first failure.
+	inst := gatewaytest.StartProcessAdmin(t, "", queueRoute("slow", "retry 5 1h 1h")+queueRoute("fast", "retry 1 1s 1s"))
+	cli := adminCLI{bin: gatewaytest.Binary(t), addr: inst.Admin}
+
+	const hostileType = "invoice.paid\u001b[2J\u001b]0;pwned\u0007\nFORGED ROW\u009b31m"
+	retrying := sendQueuedEvent(t, inst, "/slow", `{"id":"evt_slow","type":"invoice.paid","data":{"secret_looking":"body-marker"}}`)
+	hostile, err := json.Marshal(map[string]any{"id": "evt_fast\u001b[31m", "type": hostileType, "data": map[string]string{"n": "body-marker"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := sendQueuedEvent(t, inst, "/fast", string(hostile))
+	dead2 := sendQueuedEvent(t, inst, "/fast", `{"id":"evt_fast2","type":"charge.failed","data":{}}`)
+	cli.awaitStatus(t, retrying, "retrying")
+	cli.awaitStatus(t, dead, "dead")
+	cli.awaitStatus(t, dead2, "dead")
+
+	t.Run("list", func(t *testing.T) {
+		out := cli.ok(t, "events", "list")
+		for _, want := range []string{retrying, dead, dead2, "retrying", "dead", `\x1b[2J`, `\n`, "500"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("list lacks %q:\n%s", want, out)
+			}
+		}
+		assertNoTerminalControl(t, out)
+		if lines := strings.Count(out, "\n"); lines != 4 {
+			t.Errorf("%d lines, want a header and 3 rows:\n%s", lines, out)
+		}
+		out = cli.ok(t, "events", "list", "--queue", "fast", "--status", "dead", "--since", "1h")
+		if strings.Contains(out, retrying) || !strings.Contains(out, dead) {
+			t.Errorf("filtered list:\n%s", out)
+		}
+		out = cli.ok(t, "events", "list", "--json")
+		assertNoTerminalControl(t, out)
+		var list struct {
+			Events []struct{ ID, EventType string }
+		}
+		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Events) != 3 {
+			t.Fatalf("--json: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("show_redacts_and_hides_the_body", func(t *testing.T) {
+		out := cli.ok(t, "events", "show", dead)
+		assertNoTerminalControl(t, out)
+		for _, want := range []string{"Stripe-Signature: [REDACTED]", "Status:", "dead", "Attempts:", "500"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("show lacks %q:\n%s", want, out)
+			}
+		}
+		for _, leak := range []string{"v1=", "body-marker"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("show holds %q:\n%s", leak, out)
+			}
+		}
+		out = cli.ok(t, "events", "show", dead, "--body", "--json")
+		if !strings.Contains(out, `"body"`) || strings.Contains(out, "v1=") {
+			t.Errorf("--body --json: want the body, never the signature:\n%s", out)
+		}
+		out = cli.ok(t, "events", "show", dead, "--body")
+		if !strings.Contains(out, "body-marker") || strings.Contains(out, "v1=") {
+			t.Errorf("--body: want the body, never the signature:\n%s", out)
+		}
+	})
+
+	t.Run("errors_exit_non_zero_in_one_line", func(t *testing.T) {
+		cases := []struct {
+			args []string
+			want string
+		}{
+			{[]string{"events", "show", "01nope\u001b[2J"}, `no event`},
+			{[]string{"events", "show", dead, "--queue", "nope"}, `no queue "nope"`},
+			{[]string{"queue", "pause", "nope"}, `no queue "nope"`},
+			{[]string{"events", "list", "--since", "yesterday"}, "since"},
+		}
+		for _, c := range cases {
+			out, errOut, exit := cli.run(t, c.args...)
+			if exit == 0 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+				t.Errorf("%q: exit %d, stderr %q, stdout %q: want non-zero and one line containing %q", c.args, exit, errOut, out, c.want)
+			}
+			assertNoTerminalControl(t, errOut)
+		}
+	})
+
+	t.Run("pause_retry_resume", func(t *testing.T) {
+		failing.Store(false)
+		before := arrivals(app, dead)
+		if out := cli.ok(t, "queue", "pause", "fast"); !strings.Contains(out, "yes") {
+			t.Errorf("pause:\n%s", out)
+		}
+		cli.ok(t, "events", "retry", dead)
+		// Paused: the retried event is due but must not be delivered.
+		time.Sleep(2 * time.Second)
+		if n := arrivals(app, dead); n != before {
+			t.Fatalf("%d attempts reached the app while the queue was paused", n-before)
+		}
+		if out := cli.ok(t, "queue", "stats", "fast"); !strings.Contains(out, "yes") {
+			t.Errorf("stats of a paused queue:\n%s", out)
+		}
+		cli.ok(t, "queue", "resume", "fast")
+		awaitArrivals(t, app, dead, before+1)
+		cli.awaitStatus(t, dead, "delivered")
+	})
+
+	t.Run("replay", func(t *testing.T) {
+		// By filter: the dead one left reaches the app under its own id.
+		out := cli.ok(t, "events", "replay", "--queue", "fast", "--status", "dead")
+		if !strings.Contains(out, dead2) {
+			t.Errorf("replay by filter:\n%s", out)
+		}
+		awaitArrivals(t, app, dead2, 2)
+		cli.awaitStatus(t, dead2, "delivered")
+
+		// By id, of a delivered event: a new delivery id, Replay-Of the old.
+		var res struct {
+			Replayed []struct {
+				ID         string `json:"id"`
+				DeliveryID string `json:"delivery_id"`
+			} `json:"replayed"`
+		}
+		if err := json.Unmarshal([]byte(cli.ok(t, "events", "replay", dead, "--json")), &res); err != nil || len(res.Replayed) != 1 {
+			t.Fatalf("replay by id: %v %+v", err, res)
+		}
+		newID := res.Replayed[0].DeliveryID
+		if newID == dead || newID == "" {
+			t.Fatalf("a delivered event replayed under id %q", newID)
+		}
+		awaitArrivals(t, app, newID, 1)
+		for _, r := range app.Received() {
+			if r.Header.Get("Webhook-Gateway-Delivery-Id") == newID && r.Header.Get("Webhook-Gateway-Replay-Of") != dead {
+				t.Errorf("replay reached the app with Replay-Of %q, want %s", r.Header.Get("Webhook-Gateway-Replay-Of"), dead)
+			}
+		}
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		out := cli.ok(t, "queue", "stats")
+		for _, want := range []string{"QUEUE", "fast", "slow"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("stats lacks %q:\n%s", want, out)
+			}
+		}
+	})
+}
+
+// assertNoTerminalControl fails when out holds a byte a terminal acts
+// on, or a line a request's newline forged.
+func assertNoTerminalControl(t *testing.T, out string) {
+	t.Helper()
+	for _, bad := range []string{"\x1b", "\x07", "\u009b", "\r"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output holds %q:\n%s", bad, out)
+		}
+	}
+	if strings.Contains(out, "\nFORGED") {
+		t.Errorf("a newline from a request started a line:\n%s", out)
+	}
+}

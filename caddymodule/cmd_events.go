@@ -119,7 +119,7 @@ func adminSubcommand(name, args, short string, nargs cobra.PositionalArgs, flags
 		cmd.SilenceErrors, cmd.SilenceUsage = true, true
 		err := runAdmin(cmd, args, run)
 		if err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "webhook-gateway %s: %s\n", cmd.CommandPath()[len(cmd.Root().Name())+1:], oneLine(err.Error()))
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", cmd.CommandPath(), oneLine(err.Error()))
 		}
 		return err
 	}

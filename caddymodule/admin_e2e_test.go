@@ -294,3 +294,31 @@ func assertNoTerminalControl(t *testing.T, out string) {
 		t.Errorf("a newline from a request started a line:\n%s", out)
 	}
 }
+
+// TestAdminCommandsWithoutQueues: a gateway without a queue block says
+// so through the admin API, and the commands exit non-zero with that
+// line; an unreachable admin API is one line too.
+func TestAdminCommandsWithoutQueues(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	inst := gatewaytest.StartProcessAdmin(t, "", routes[0].site(up.Addr()))
+	cases := []struct {
+		name string
+		addr string
+		args []string
+		want string
+	}{
+		{"stats", inst.Admin, []string{"queue", "stats"}, "no queue is configured"},
+		{"list", inst.Admin, []string{"events", "list"}, "no queue is configured"},
+		{"show", inst.Admin, []string{"events", "show", "01x"}, "no queue is configured"},
+		{"unreachable", "localhost:1", []string{"queue", "stats"}, "calling the admin API at localhost:1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cli := adminCLI{bin: gatewaytest.Binary(t), addr: c.addr}
+			out, errOut, exit := cli.run(t, c.args...)
+			if exit == 0 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q: want non-zero, nothing on stdout and one line containing %q", exit, out, errOut, c.want)
+			}
+		})
+	}
+}

@@ -141,7 +141,9 @@ func TestAdminCommandsEndToEnd(t *testing.T) {
 	inst := gatewaytest.StartProcessAdmin(t, "", queueRoute("slow", "retry 5 1h 1h")+queueRoute("fast", "retry 1 1s 1s"))
 	cli := adminCLI{bin: gatewaytest.Binary(t), addr: inst.Admin}
 
-	const hostileType = "invoice.paid\u001b[2J\u001b]0;pwned\u0007\nFORGED ROW\u009b31m"
+	// Intake percent-encodes C0 controls in ids and types; a C1 CSI
+	// and a bidi override pass as UTF-8 and must be escaped on output.
+	const hostileType = "inv\u009b31m\u202eoice\u001b[2J\u001b]0;pwned\u0007\nFORGED ROW"
 	retrying := sendQueuedEvent(t, inst, "/slow", `{"id":"evt_slow","type":"invoice.paid","data":{"secret_looking":"body-marker"}}`)
 	hostile, err := json.Marshal(map[string]any{"id": "evt_fast\u001b[31m", "type": hostileType, "data": map[string]string{"n": "body-marker"}})
 	if err != nil {
@@ -155,7 +157,7 @@ func TestAdminCommandsEndToEnd(t *testing.T) {
 
 	t.Run("list", func(t *testing.T) {
 		out := cli.ok(t, "events", "list")
-		for _, want := range []string{retrying, dead, dead2, "retrying", "dead", `\x1b[2J`, `\n`, "500"} {
+		for _, want := range []string{retrying, dead, dead2, "retrying", "dead", `"inv\u009b31m\u202eoice`, "500"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("list lacks %q:\n%s", want, out)
 			}

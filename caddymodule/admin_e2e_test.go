@@ -222,6 +222,26 @@ func TestAdminCommandsEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("gauges", func(t *testing.T) {
+		resp, err := http.Get("http://" + inst.Admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, want := range []string{
+			`caddy_webhook_gateway_queue_depth{queue="slow"} 1`,
+			`caddy_webhook_gateway_queue_delayed{queue="slow"} 1`,
+			`caddy_webhook_gateway_queue_dead{queue="fast"} 2`,
+			`caddy_webhook_gateway_queue_depth{queue="fast"} 0`,
+			`caddy_webhook_gateway_queue_paused{queue="fast"} 0`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
+
 	t.Run("pause_retry_resume", func(t *testing.T) {
 		failing.Store(false)
 		before := arrivals(app, dead)

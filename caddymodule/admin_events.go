@@ -133,11 +133,7 @@ func parseFilter(status, since, limit string, now time.Time) (queue.Filter, erro
 }
 
 func (a *AdminAPI) showEvent(w http.ResponseWriter, r *http.Request, params []string) error {
-	name, err := queueParam(r)
-	if err != nil {
-		return err
-	}
-	_, ev, err := a.findEvent(r.Context(), name, params[0])
+	_, ev, err := a.requestedEvent(r, params[0])
 	if err != nil {
 		return err
 	}
@@ -150,6 +146,16 @@ func (a *AdminAPI) showEvent(w http.ResponseWriter, r *http.Request, params []st
 		}
 	}
 	return writeJSON(w, shown)
+}
+
+// requestedEvent finds the event id in the request's ?queue=, or in
+// every queue.
+func (a *AdminAPI) requestedEvent(r *http.Request, id string) (*runningQueue, *queue.Event, error) {
+	name, err := queueParam(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.findEvent(r.Context(), name, id)
 }
 
 // findEvent finds the event id in the queue called name, or in every
@@ -188,11 +194,7 @@ type actedEvent struct {
 }
 
 func (a *AdminAPI) retryEvent(w http.ResponseWriter, r *http.Request, params []string) error {
-	name, err := queueParam(r)
-	if err != nil {
-		return err
-	}
-	q, ev, err := a.findEvent(r.Context(), name, params[0])
+	q, ev, err := a.requestedEvent(r, params[0])
 	if err != nil {
 		return err
 	}

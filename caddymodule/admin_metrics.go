@@ -30,25 +30,30 @@ func newQueueGauge(name, help string, value func(s queue.Stats, now time.Time) f
 	}
 }
 
+// figure is a gauge's value that is one count of Stats.
+func figure(count func(queue.Stats) int64) func(queue.Stats, time.Time) float64 {
+	return func(s queue.Stats, _ time.Time) float64 { return float64(count(s)) }
+}
+
 // queueGauges are the gauges of every queue of a config, read from
 // Backend.Stats at scrape time: a collector, not gauges set on a
 // ticker, so that a scrape sees the figures of that moment and a
 // reloaded config's queues without any goroutine to stop.
 var queueGauges = []queueGauge{
 	newQueueGauge("queue_depth", "Events not yet delivered or dead, retrying ones included.",
-		func(s queue.Stats, _ time.Time) float64 { return float64(s.Queued) }),
+		figure(func(s queue.Stats) int64 { return s.Queued })),
 	newQueueGauge("queue_bytes", "Size of the events not yet delivered or dead (bodies and headers).",
-		func(s queue.Stats, _ time.Time) float64 { return float64(s.Bytes) }),
+		figure(func(s queue.Stats) int64 { return s.Bytes })),
 	newQueueGauge("queue_ready", "Events due for an attempt now.",
-		func(s queue.Stats, _ time.Time) float64 { return float64(s.Ready) }),
+		figure(func(s queue.Stats) int64 { return s.Ready })),
 	newQueueGauge("queue_in_flight", "Events leased to a worker: being attempted.",
-		func(s queue.Stats, _ time.Time) float64 { return float64(s.InFlight) }),
+		figure(func(s queue.Stats) int64 { return s.InFlight })),
 	newQueueGauge("queue_delayed", "Events waiting for a retry.",
-		func(s queue.Stats, _ time.Time) float64 { return float64(s.Delayed) }),
+		figure(func(s queue.Stats) int64 { return s.Delayed })),
 	newQueueGauge("queue_waiting", "Events held behind an earlier event of their order key.",
-		func(s queue.Stats, _ time.Time) float64 { return float64(s.Waiting) }),
+		figure(func(s queue.Stats) int64 { return s.Waiting })),
 	newQueueGauge("queue_dead", "Dead events, kept for dead_retention.",
-		func(s queue.Stats, _ time.Time) float64 { return float64(s.Dead) }),
+		figure(func(s queue.Stats) int64 { return s.Dead })),
 	newQueueGauge("queue_oldest_age_seconds", "Age of the oldest event not yet delivered or dead; 0 when there is none.",
 		func(s queue.Stats, now time.Time) float64 {
 			if s.Oldest.IsZero() {

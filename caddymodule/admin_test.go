@@ -12,21 +12,52 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
+	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
+	"github.com/webrev/webhook-gateway/internal/testredis"
 )
 
-// adminFixture is an app whose registry holds real memory queues, and
-// the admin API over it.
+// adminFixture is an app whose registry holds real queues (memory or
+// Redis), and the admin API over it.
 type adminFixture struct {
-	app *App
-	api *AdminAPI
-	mem *queue.Memory
+	app     *App
+	api     *AdminAPI
+	backend queue.Backend
+}
+
+// backends are the real backends the admin API is tested against.
+var backends = []struct {
+	name string
+	open func(t *testing.T) queue.Backend
+}{
+	{"memory", func(*testing.T) queue.Backend { return &queue.Memory{} }},
+	{"redis", func(t *testing.T) queue.Backend {
+		c, err := redisstore.NewClient(redisstore.Config{URL: testredis.Start(t).URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return redisstore.NewQueue(c, "", zap.NewNop())
+	}},
+}
+
+// forEachBackend runs test once per backend.
+func forEachBackend(t *testing.T, test func(t *testing.T, open func(*testing.T) queue.Backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, b.open) })
+	}
 }
 
 func newAdminFixture(t *testing.T, queues map[string]*queue.Rate) *adminFixture {
 	t.Helper()
-	f := &adminFixture{app: &App{}, mem: &queue.Memory{}}
+	return newAdminFixtureOn(t, &queue.Memory{}, queues)
+}
+
+func newAdminFixtureOn(t *testing.T, backend queue.Backend, queues map[string]*queue.Rate) *adminFixture {
+	t.Helper()
+	f := &adminFixture{app: &App{}, backend: backend}
 	f.api = &AdminAPI{app: func() (*App, error) { return f.app, nil }}
 	for name, rate := range queues {
 		cfg := &queue.Config{To: "http://127.0.0.1:1/hooks", Rate: rate}
@@ -38,7 +69,7 @@ func newAdminFixture(t *testing.T, queues map[string]*queue.Rate) *adminFixture 
 		if err != nil {
 			t.Fatal(err)
 		}
-		q.backend = f.mem
+		q.backend = f.backend
 	}
 	return f
 }
@@ -191,165 +222,171 @@ func TestAdminNoQueueConfigured(t *testing.T) {
 }
 
 func TestAdminQueues(t *testing.T) {
-	f := newAdminFixture(t, map[string]*queue.Rate{"stripe": nil, "github/push": nil})
-	f.enqueue(t, "stripe", "a")
-	f.enqueue(t, "stripe", "b")
-	f.settleAll(t, "stripe", queue.Dead, 410)
-	f.enqueue(t, "stripe", "c")
-	f.enqueue(t, "github/push", "d")
+	forEachBackend(t, func(t *testing.T, open func(*testing.T) queue.Backend) {
+		f := newAdminFixtureOn(t, open(t), map[string]*queue.Rate{"stripe": nil, "github/push": nil})
+		f.enqueue(t, "stripe", "a")
+		f.enqueue(t, "stripe", "b")
+		f.settleAll(t, "stripe", queue.Dead, 410)
+		f.enqueue(t, "stripe", "c")
+		f.enqueue(t, "github/push", "d")
 
-	status, _, body := f.call(t, "GET", "/webhook_gateway/queues", "")
-	if status != 200 {
-		t.Fatalf("%d %s", status, body)
-	}
-	list := decode[queueList](t, body)
-	if len(list.Queues) != 2 || list.Queues[0].Queue != "github/push" || list.Queues[1].Queue != "stripe" {
-		t.Fatalf("queues %+v, want github/push and stripe", list.Queues)
-	}
-	if s := list.Queues[1]; s.Dead != 2 || s.Queued != 1 || s.Ready != 1 || s.Oldest.IsZero() {
-		t.Errorf("stripe %+v, want 2 dead, 1 queued and ready, an oldest time", s)
-	}
-
-	// A name with a slash is one escaped segment.
-	status, _, body = f.call(t, "GET", "/webhook_gateway/queues/github%2Fpush", "")
-	if s := decode[queue.Stats](t, body); status != 200 || s.Queue != "github/push" || s.Queued != 1 {
-		t.Fatalf("github/push: %d %s", status, body)
-	}
-
-	status, _, body = f.call(t, "POST", "/webhook_gateway/queues/stripe/pause", "")
-	if s := decode[queue.Stats](t, body); status != 200 || !s.Paused {
-		t.Fatalf("pause: %d %s", status, body)
-	}
-	q := f.queue(t, "stripe")
-	if leases, _ := q.backend.Receive(context.Background(), q.spec, "w", 10, 0); len(leases) != 0 {
-		t.Fatalf("a paused queue leased %d events", len(leases))
-	}
-	status, _, body = f.call(t, "POST", "/webhook_gateway/queues/stripe/resume", "")
-	if s := decode[queue.Stats](t, body); status != 200 || s.Paused {
-		t.Fatalf("resume: %d %s", status, body)
-	}
-	if leases, _ := q.backend.Receive(context.Background(), q.spec, "w", 10, 0); len(leases) != 1 {
-		t.Fatalf("a resumed queue leased %d events, want 1", len(leases))
-	}
-}
-
-func TestAdminListAndShowEvents(t *testing.T) {
-	f := newAdminFixture(t, map[string]*queue.Rate{"stripe": nil, "github": nil})
-	dead := f.enqueue(t, "stripe", "dead")
-	f.settleAll(t, "stripe", queue.Dead, 410)
-	retrying := f.enqueue(t, "stripe", "retrying")
-	f.settleAll(t, "stripe", queue.Retry, 500)
-	other := f.enqueue(t, "github", "queued")
-
-	cases := []struct {
-		name, query string
-		want        []string
-	}{
-		{"all_queues_newest_first", "", []string{other, retrying, dead}},
-		{"one_queue", "?queue=stripe", []string{retrying, dead}},
-		{"by_status", "?status=retrying", []string{retrying}},
-		{"limit", "?limit=1", []string{other}},
-		{"since_excludes_older", "?since=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil},
-		{"since_duration", "?since=1h&status=dead", []string{dead}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			status, _, body := f.call(t, "GET", "/webhook_gateway/events"+c.query, "")
-			if status != 200 {
-				t.Fatalf("%d %s", status, body)
-			}
-			list := decode[eventList](t, body)
-			var got []string
-			for _, e := range list.Events {
-				got = append(got, e.ID)
-			}
-			if strings.Join(got, ",") != strings.Join(c.want, ",") {
-				t.Errorf("ids %v, want %v", got, c.want)
-			}
-			for _, leak := range []string{"deadbeef", "kept in the body", "Stripe-Signature"} {
-				if strings.Contains(string(body), leak) {
-					t.Errorf("the list shows %q: %s", leak, body)
-				}
-			}
-		})
-	}
-
-	t.Run("show", func(t *testing.T) {
-		status, _, body := f.call(t, "GET", "/webhook_gateway/events/"+retrying, "")
+		status, _, body := f.call(t, "GET", "/webhook_gateway/queues", "")
 		if status != 200 {
 			t.Fatalf("%d %s", status, body)
 		}
-		ev := decode[shownEvent](t, body)
-		if ev.Header.Get("Stripe-Signature") != redacted || strings.Contains(string(body), "deadbeef") {
-			t.Errorf("signature not redacted: %s", body)
+		list := decode[queueList](t, body)
+		if len(list.Queues) != 2 || list.Queues[0].Queue != "github/push" || list.Queues[1].Queue != "stripe" {
+			t.Fatalf("queues %+v, want github/push and stripe", list.Queues)
 		}
-		if ev.Body != nil || ev.BodySize == 0 || strings.Contains(string(body), `"body":`) {
-			t.Errorf("body shown without ?body=1, or its size missing: %s", body)
+		if s := list.Queues[1]; s.Dead != 2 || s.Queued != 1 || s.Ready != 1 || s.Oldest.IsZero() {
+			t.Errorf("stripe %+v, want 2 dead, 1 queued and ready, an oldest time", s)
 		}
-		if len(ev.Log) != 1 || ev.Log[0].Status != 500 || ev.Status != queue.StatusRetrying {
-			t.Errorf("attempts %+v status %s, want one 500 and retrying", ev.Log, ev.Status)
+
+		// A name with a slash is one escaped segment.
+		status, _, body = f.call(t, "GET", "/webhook_gateway/queues/github%2Fpush", "")
+		if s := decode[queue.Stats](t, body); status != 200 || s.Queue != "github/push" || s.Queued != 1 {
+			t.Fatalf("github/push: %d %s", status, body)
+		}
+
+		status, _, body = f.call(t, "POST", "/webhook_gateway/queues/stripe/pause", "")
+		if s := decode[queue.Stats](t, body); status != 200 || !s.Paused {
+			t.Fatalf("pause: %d %s", status, body)
+		}
+		q := f.queue(t, "stripe")
+		if leases, _ := q.backend.Receive(context.Background(), q.spec, "w", 10, 0); len(leases) != 0 {
+			t.Fatalf("a paused queue leased %d events", len(leases))
+		}
+		status, _, body = f.call(t, "POST", "/webhook_gateway/queues/stripe/resume", "")
+		if s := decode[queue.Stats](t, body); status != 200 || s.Paused {
+			t.Fatalf("resume: %d %s", status, body)
+		}
+		if leases, _ := q.backend.Receive(context.Background(), q.spec, "w", 10, 0); len(leases) != 1 {
+			t.Fatalf("a resumed queue leased %d events, want 1", len(leases))
 		}
 	})
-	t.Run("show_body", func(t *testing.T) {
-		status, _, body := f.call(t, "GET", "/webhook_gateway/events/"+retrying+"?queue=stripe&body=1", "")
-		ev := decode[shownEvent](t, body)
-		if status != 200 || !strings.Contains(string(ev.Body), "kept in the body") || strings.Contains(string(body), "deadbeef") {
-			t.Errorf("%d %s: want the body and no signature", status, body)
+}
+
+func TestAdminListAndShowEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(*testing.T) queue.Backend) {
+		f := newAdminFixtureOn(t, open(t), map[string]*queue.Rate{"stripe": nil, "github": nil})
+		dead := f.enqueue(t, "stripe", "dead")
+		f.settleAll(t, "stripe", queue.Dead, 410)
+		retrying := f.enqueue(t, "stripe", "retrying")
+		f.settleAll(t, "stripe", queue.Retry, 500)
+		other := f.enqueue(t, "github", "queued")
+
+		cases := []struct {
+			name, query string
+			want        []string
+		}{
+			{"all_queues_newest_first", "", []string{other, retrying, dead}},
+			{"one_queue", "?queue=stripe", []string{retrying, dead}},
+			{"by_status", "?status=retrying", []string{retrying}},
+			{"limit", "?limit=1", []string{other}},
+			{"since_excludes_older", "?since=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil},
+			{"since_duration", "?since=1h&status=dead", []string{dead}},
 		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				status, _, body := f.call(t, "GET", "/webhook_gateway/events"+c.query, "")
+				if status != 200 {
+					t.Fatalf("%d %s", status, body)
+				}
+				list := decode[eventList](t, body)
+				var got []string
+				for _, e := range list.Events {
+					got = append(got, e.ID)
+				}
+				if strings.Join(got, ",") != strings.Join(c.want, ",") {
+					t.Errorf("ids %v, want %v", got, c.want)
+				}
+				for _, leak := range []string{"deadbeef", "kept in the body", "Stripe-Signature"} {
+					if strings.Contains(string(body), leak) {
+						t.Errorf("the list shows %q: %s", leak, body)
+					}
+				}
+			})
+		}
+
+		t.Run("show", func(t *testing.T) {
+			status, _, body := f.call(t, "GET", "/webhook_gateway/events/"+retrying, "")
+			if status != 200 {
+				t.Fatalf("%d %s", status, body)
+			}
+			ev := decode[shownEvent](t, body)
+			if ev.Header.Get("Stripe-Signature") != redacted || strings.Contains(string(body), "deadbeef") {
+				t.Errorf("signature not redacted: %s", body)
+			}
+			if ev.Body != nil || ev.BodySize == 0 || strings.Contains(string(body), `"body":`) {
+				t.Errorf("body shown without ?body=1, or its size missing: %s", body)
+			}
+			if len(ev.Log) != 1 || ev.Log[0].Status != 500 || ev.Status != queue.StatusRetrying {
+				t.Errorf("attempts %+v status %s, want one 500 and retrying", ev.Log, ev.Status)
+			}
+		})
+		t.Run("show_body", func(t *testing.T) {
+			status, _, body := f.call(t, "GET", "/webhook_gateway/events/"+retrying+"?queue=stripe&body=1", "")
+			ev := decode[shownEvent](t, body)
+			if status != 200 || !strings.Contains(string(ev.Body), "kept in the body") || strings.Contains(string(body), "deadbeef") {
+				t.Errorf("%d %s: want the body and no signature", status, body)
+			}
+		})
 	})
 }
 
 func TestAdminRetryAndReplay(t *testing.T) {
-	f := newAdminFixture(t, map[string]*queue.Rate{"stripe": nil})
-	delivered := f.enqueue(t, "stripe", "delivered")
-	f.settleAll(t, "stripe", queue.Delivered, 200)
-	dead1 := f.enqueue(t, "stripe", "dead1")
-	dead2 := f.enqueue(t, "stripe", "dead2")
-	f.settleAll(t, "stripe", queue.Dead, 410)
-	dead3 := f.enqueue(t, "stripe", "dead3")
-	f.settleAll(t, "stripe", queue.Dead, 410)
+	forEachBackend(t, func(t *testing.T, open func(*testing.T) queue.Backend) {
+		f := newAdminFixtureOn(t, open(t), map[string]*queue.Rate{"stripe": nil})
+		delivered := f.enqueue(t, "stripe", "delivered")
+		f.settleAll(t, "stripe", queue.Delivered, 200)
+		dead1 := f.enqueue(t, "stripe", "dead1")
+		dead2 := f.enqueue(t, "stripe", "dead2")
+		f.settleAll(t, "stripe", queue.Dead, 410)
+		dead3 := f.enqueue(t, "stripe", "dead3")
+		f.settleAll(t, "stripe", queue.Dead, 410)
 
-	status, _, body := f.call(t, "POST", "/webhook_gateway/events/"+dead1+"/retry", "")
-	if acted := decode[actedEvent](t, body); status != 200 || acted.DeliveryID != dead1 || acted.Queue != "stripe" {
-		t.Fatalf("retry: %d %s", status, body)
-	}
-	if ev := f.get(t, "stripe", dead1); ev.Status != queue.StatusQueued {
-		t.Fatalf("retried event is %s, want queued", ev.Status)
-	}
-
-	// Bulk, by filter: the dead ones left, oldest first.
-	status, _, body = f.call(t, "POST", "/webhook_gateway/events/replay?queue=stripe&status=dead&since=1h", "")
-	res := decode[replayResult](t, body)
-	if status != 200 || len(res.Replayed) != 2 || res.Replayed[0].ID != dead2 || res.Replayed[1].ID != dead3 || res.More {
-		t.Fatalf("replay by filter: %d %s, want %s then %s", status, body, dead2, dead3)
-	}
-	for _, r := range res.Replayed {
-		if r.DeliveryID != r.ID {
-			t.Errorf("a dead event kept its delivery id? %+v", r)
+		status, _, body := f.call(t, "POST", "/webhook_gateway/events/"+dead1+"/retry", "")
+		if acted := decode[actedEvent](t, body); status != 200 || acted.DeliveryID != dead1 || acted.Queue != "stripe" {
+			t.Fatalf("retry: %d %s", status, body)
 		}
-	}
+		if ev := f.get(t, "stripe", dead1); ev.Status != queue.StatusQueued {
+			t.Fatalf("retried event is %s, want queued", ev.Status)
+		}
 
-	// By id, JSON: a delivered event gets a new delivery id; a queued one
-	// is skipped, with the reason.
-	status, _, body = f.call(t, "POST", "/webhook_gateway/events/replay", `{"queue":"stripe","ids":["`+delivered+`","`+dead1+`"]}`)
-	res = decode[replayResult](t, body)
-	if status != 200 || len(res.Replayed) != 1 || len(res.Skipped) != 1 || res.Skipped[0].ID != dead1 {
-		t.Fatalf("replay by id: %d %s", status, body)
-	}
-	newID := res.Replayed[0].DeliveryID
-	if newID == delivered || newID == "" {
-		t.Fatalf("a delivered event replayed under its old id %q", newID)
-	}
-	if ev := f.get(t, "stripe", newID); ev.ReplayOf != delivered || ev.Status != queue.StatusQueued {
-		t.Errorf("new event replay_of %q status %s", ev.ReplayOf, ev.Status)
-	}
+		// Bulk, by filter: the dead ones left, oldest first.
+		status, _, body = f.call(t, "POST", "/webhook_gateway/events/replay?queue=stripe&status=dead&since=1h", "")
+		res := decode[replayResult](t, body)
+		if status != 200 || len(res.Replayed) != 2 || res.Replayed[0].ID != dead2 || res.Replayed[1].ID != dead3 || res.More {
+			t.Fatalf("replay by filter: %d %s, want %s then %s", status, body, dead2, dead3)
+		}
+		for _, r := range res.Replayed {
+			if r.DeliveryID != r.ID {
+				t.Errorf("a dead event kept its delivery id? %+v", r)
+			}
+		}
 
-	// The limit: one of two matching, and "more".
-	f.settleAll(t, "stripe", queue.Dead, 410)
-	status, _, body = f.call(t, "POST", "/webhook_gateway/events/replay", `{"status":"dead","limit":1}`)
-	if res = decode[replayResult](t, body); status != 200 || len(res.Replayed) != 1 || !res.More {
-		t.Fatalf("limited replay: %d %s, want one replayed and more", status, body)
-	}
+		// By id, JSON: a delivered event gets a new delivery id; a queued one
+		// is skipped, with the reason.
+		status, _, body = f.call(t, "POST", "/webhook_gateway/events/replay", `{"queue":"stripe","ids":["`+delivered+`","`+dead1+`"]}`)
+		res = decode[replayResult](t, body)
+		if status != 200 || len(res.Replayed) != 1 || len(res.Skipped) != 1 || res.Skipped[0].ID != dead1 {
+			t.Fatalf("replay by id: %d %s", status, body)
+		}
+		newID := res.Replayed[0].DeliveryID
+		if newID == delivered || newID == "" {
+			t.Fatalf("a delivered event replayed under its old id %q", newID)
+		}
+		if ev := f.get(t, "stripe", newID); ev.ReplayOf != delivered || ev.Status != queue.StatusQueued {
+			t.Errorf("new event replay_of %q status %s", ev.ReplayOf, ev.Status)
+		}
+
+		// The limit: one of two matching, and "more".
+		f.settleAll(t, "stripe", queue.Dead, 410)
+		status, _, body = f.call(t, "POST", "/webhook_gateway/events/replay", `{"status":"dead","limit":1}`)
+		if res = decode[replayResult](t, body); status != 200 || len(res.Replayed) != 1 || !res.More {
+			t.Fatalf("limited replay: %d %s, want one replayed and more", status, body)
+		}
+	})
 }
 
 // TestAdminReplayPaced: a bulk replay goes at the queue's own rate, so

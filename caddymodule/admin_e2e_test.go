@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
+	"github.com/webrev/webhook-gateway/internal/testredis"
 )
 
 // adminCLI runs the built binary's subcommands against one gateway
@@ -123,6 +124,19 @@ func awaitArrivals(t *testing.T, up *gatewaytest.Upstream, id string, n int) {
 // operator would: list and show (redacted, escaped), pause and resume,
 // retry and replay of dead events.
 func TestAdminCommandsEndToEnd(t *testing.T) {
+	stores := []struct {
+		name    string
+		globals func(t *testing.T) string
+	}{
+		{"memory", func(*testing.T) string { return "" }},
+		{"redis", func(t *testing.T) string { return redisGlobals("redis " + testredis.Start(t).URL()) }},
+	}
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) { testAdminCommands(t, s.globals(t)) })
+	}
+}
+
+func testAdminCommands(t *testing.T, globals string) {
 	var failing atomic.Bool
 	failing.Store(true)
 	app := gatewaytest.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +152,7 @@ func TestAdminCommandsEndToEnd(t *testing.T) {
 	}
 	// slow retries in an hour (its event stays retrying); fast dies at
 	// the first failure.
-	inst := gatewaytest.StartProcessAdmin(t, "", queueRoute("slow", "retry 5 1h 1h")+queueRoute("fast", "retry 1 1s 1s"))
+	inst := gatewaytest.StartProcessAdmin(t, globals, queueRoute("slow", "retry 5 1h 1h")+queueRoute("fast", "retry 1 1s 1s"))
 	cli := adminCLI{bin: gatewaytest.Binary(t), addr: inst.Admin}
 
 	// Intake percent-encodes C0 controls in ids and types; a C1 CSI

@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/webrev/webhook-gateway/caddymodule/queue"
 	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
 	"github.com/webrev/webhook-gateway/caddymodule/store"
 )
@@ -43,12 +44,14 @@ type App struct {
 	// a stored answer. Default: 100000.
 	FloodMaxEntries int `json:"flood_max_entries,omitempty"`
 
-	redis     *redisstore.Config // Redis with its placeholders resolved
-	shared    store.Store        // Redis, or the memory store
-	flood     *store.Memory
-	queues    queueRegistry
-	releasers []func() error
-	logger    *zap.Logger
+	redis  *redisstore.Config // Redis with its placeholders resolved
+	shared store.Store        // Redis, or the memory store
+	flood  *store.Memory
+	queues *queueRegistry // a pointer: CaddyModule copies App
+	// queueBackend keeps the queues' events: Redis, or process memory.
+	queueBackend queue.Backend
+	releasers    []func() error
+	logger       *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -64,6 +67,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // memory store's contents.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.queues = new(queueRegistry)
 	var err error
 	if a.flood, err = a.acquireMemory("flood", store.MemoryConfig{MaxEntries: a.FloodMaxEntries}); err != nil {
 		return err

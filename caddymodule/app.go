@@ -80,7 +80,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.shared = local
 		a.logger.Warn("no redis configured: rate limits and deduplication are kept in memory, per instance")
-		return nil
+		return a.provisionQueues(ctx)
 	}
 	cfg, err := a.Redis.Resolve(resolveOption)
 	if err != nil {
@@ -97,6 +97,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.releasers = append(a.releasers, rs.Close)
 	a.shared = rs
+	return a.provisionQueues(ctx)
+}
+
+// provisionQueues opens the queues' backend; the handlers register the
+// queues themselves.
+func (a *App) provisionQueues(ctx caddy.Context) error {
+	if err := a.provisionQueueBackend(); err != nil {
+		a.Cleanup()
+		return err
+	}
 	return nil
 }
 
@@ -138,10 +148,12 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start implements caddy.App.
+// Start starts the workers of every queue, or keeps those the previous
+// config ran for a queue that did not change.
 func (a *App) Start() error { return nil }
 
-// Stop implements caddy.App.
+// Stop gives the workers back: those of a queue the next config does not
+// run the same way are drained.
 func (a *App) Stop() error { return nil }
 
 // Cleanup gives the stores back to their pools; the last user of a

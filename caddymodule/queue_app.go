@@ -1,14 +1,45 @@
 package caddymodule
 
 import (
+	"fmt"
+
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
 )
+
+// provisionQueueBackend opens where the queues keep their events: the
+// Redis the store uses, or a memory backend that, like the memory
+// store, lives across config reloads.
+func (a *App) provisionQueueBackend() error {
+	if a.redis == nil {
+		v, _, err := memories.LoadOrNew("queue", func() (caddy.Destructor, error) {
+			return pooledQueue{new(queue.Memory)}, nil
+		})
+		if err != nil {
+			return fmt.Errorf("opening the memory queue: %w", err)
+		}
+		a.releasers = append(a.releasers, func() error {
+			_, err := memories.Delete("queue")
+			return err
+		})
+		a.queueBackend = v.(pooledQueue).Memory
+		return nil
+	}
+	return nil
+}
+
+type pooledQueue struct{ *queue.Memory }
+
+func (pooledQueue) Destruct() error { return nil }
 
 // registerQueue adds a handler's queue to the config's registry, with
 // the backend the app keeps its events in.
 func (a *App) registerQueue(name string, cfg *queue.Config) (*runningQueue, error) {
-	spec := cfg.Spec(name)
-	q, err := a.queues.register(spec, cfg)
+	if a.queueBackend == nil {
+		return nil, fmt.Errorf("queue: the redis backend is not wired yet; use the memory store")
+	}
+	q, err := a.queues.register(cfg.Spec(name), cfg)
 	if err != nil {
 		return nil, err
 	}

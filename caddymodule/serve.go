@@ -13,15 +13,13 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
+	"github.com/webrev/webhook-gateway/caddymodule/queue"
 )
 
 // Headers the upstream receives with a verified delivery. Any copy sent
 // by the client is removed first, so the upstream can trust them; the
-// event id and type are sent only when a signature covers them. In
-// those two, "%", control characters (which no header value may hold)
-// and a space at either end (which HTTP trims) are percent-encoded: an
-// id such as "a\r\nb" arrives as "a%0D%0Ab" and url.PathUnescape gives
-// it back exactly.
+// event id and type are sent only when a signature covers them, encoded
+// by queue.HeaderSafe.
 const (
 	HeaderProvider  = "Webhook-Gateway-Provider"
 	HeaderEventID   = "Webhook-Gateway-Event-Id"
@@ -179,8 +177,8 @@ func (h *Handler) identify(r *http.Request, req *provider.Request, d *delivery, 
 	r.Header[HeaderProvider] = []string{d.provider}
 	// The app trusts these headers, so they carry only what was signed;
 	// the provider's own headers still tell it the rest.
-	setOrDelete(r.Header, HeaderEventID, headerSafe(d.signedID))
-	setOrDelete(r.Header, HeaderEventType, headerSafe(signedOnly(d.eventType, typeSigned)))
+	setOrDelete(r.Header, HeaderEventID, queue.HeaderSafe(d.signedID))
+	setOrDelete(r.Header, HeaderEventType, queue.HeaderSafe(signedOnly(d.eventType, typeSigned)))
 }
 
 // signedOnly is value where a signature covers it, else nothing.
@@ -189,32 +187,6 @@ func signedOnly(value string, signed bool) string {
 		return value
 	}
 	return ""
-}
-
-// headerSafe percent-encodes what a header value cannot carry as is (see
-// HeaderEventID). Values that need nothing are returned unchanged.
-func headerSafe(v string) string {
-	unsafe := func(i int) bool {
-		c := v[i]
-		return c < 0x20 || c == 0x7f || c == '%' || (c == ' ' && (i == 0 || i == len(v)-1))
-	}
-	i := 0
-	for i < len(v) && !unsafe(i) {
-		i++
-	}
-	if i == len(v) {
-		return v
-	}
-	const hex = "0123456789ABCDEF"
-	out := []byte(v[:i])
-	for ; i < len(v); i++ {
-		if c := v[i]; unsafe(i) {
-			out = append(out, '%', hex[c>>4], hex[c&0xf])
-		} else {
-			out = append(out, c)
-		}
-	}
-	return string(out)
 }
 
 // forward passes the delivery on, notes the upstream's answer and, when

@@ -50,6 +50,8 @@ type App struct {
 	queues *queueRegistry // a pointer: CaddyModule copies App
 	// queueBackend keeps the queues' events: Redis, or process memory.
 	queueBackend queue.Backend
+	queueMetrics *queueMetrics
+	poolKeys     []string // the pools this config holds, once started
 	releasers    []func() error
 	logger       *zap.Logger
 }
@@ -100,9 +102,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return a.provisionQueues(ctx)
 }
 
-// provisionQueues opens the queues' backend; the handlers register the
-// queues themselves.
+// provisionQueues opens the queues' backend and their metrics; the
+// handlers register the queues themselves.
 func (a *App) provisionQueues(ctx caddy.Context) error {
+	var err error
+	if a.queueMetrics, err = registerQueueMetrics(ctx.GetMetricsRegistry()); err != nil {
+		a.Cleanup()
+		return fmt.Errorf("registering queue metrics: %w", err)
+	}
 	if err := a.provisionQueueBackend(); err != nil {
 		a.Cleanup()
 		return err
@@ -150,17 +157,20 @@ func (a *App) Validate() error {
 
 // Start starts the workers of every queue, or keeps those the previous
 // config ran for a queue that did not change.
-func (a *App) Start() error { return nil }
+func (a *App) Start() error { return a.startQueues() }
 
 // Stop gives the workers back: those of a queue the next config does not
 // run the same way are drained.
-func (a *App) Stop() error { return nil }
+func (a *App) Stop() error { return a.stopQueues() }
 
 // Cleanup gives the stores back to their pools; the last user of a
 // Redis client closes it. Safe to call more than once, or without
 // Provision.
 func (a *App) Cleanup() error {
 	var errs []error
+	if err := a.stopQueues(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, release := range a.releasers {
 		if err := release(); err != nil {
 			errs = append(errs, err)

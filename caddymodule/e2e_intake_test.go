@@ -18,8 +18,12 @@ import (
 // headers without the credential, the signed id and type, the order key
 // and the attempts the event may take.
 func TestQueueIntakeStoresTheDelivery(t *testing.T) {
+	forEachStore(t, testQueueIntake)
+}
+
+func testQueueIntake(t *testing.T, globals string) {
 	app := gatewaytest.NewUpstream(t)
-	g := gatewaytest.Start(t, "", queueRoute("stripe", "stripe", stripeSigner.secret, "", app.URL, "retry 7\n\t\t\torder {webhook.event_type}")+
+	g := gatewaytest.Start(t, globals, queueRoute("stripe", "stripe", stripeSigner.secret, "", app.URL, "retry 7\n\t\t\torder {webhook.event_type}")+
 		queueRoute("gitlab", "gitlab", "tok-s3cret", "", app.URL, ""))
 
 	h, body := stripeEvent(t, "evt_stored")
@@ -119,4 +123,13 @@ func eventRecord(t *testing.T, queueName, id string) *queue.Event {
 		t.Fatalf("event %s: %v", id, err)
 	}
 	return ev
+}
+
+// forEachStore runs a queue test against each backend, as a subtest
+// with the backend's global options: the memory one, until the redis
+// backend is wired.
+func forEachStore(t *testing.T, test func(t *testing.T, globals string)) {
+	for _, st := range []struct{ name, globals string }{{"memory", ""}} {
+		t.Run(st.name, func(t *testing.T) { test(t, st.globals) })
+	}
 }

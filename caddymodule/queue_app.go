@@ -2,11 +2,16 @@ package caddymodule
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
 )
+
+// durabilityCheckTimeout bounds the start-up check of Redis's
+// persistence settings.
+const durabilityCheckTimeout = 3 * time.Second
 
 // provisionQueueBackend opens where the queues keep their events: the
 // Redis the store uses, or a memory backend that, like the memory
@@ -37,7 +42,10 @@ func (pooledQueue) Destruct() error { return nil }
 // the backend the app keeps its events in.
 func (a *App) registerQueue(name string, cfg *queue.Config) (*runningQueue, error) {
 	if a.queueBackend == nil {
-		return nil, fmt.Errorf("queue: the redis backend is not wired yet; use the memory store")
+		return nil, fmt.Errorf("queue %q: the redis backend is not wired yet; use the memory store", name)
+	}
+	if _, local := a.queueBackend.(*queue.Memory); local && cfg.Durability == "replicated" {
+		return nil, fmt.Errorf("queue %q: durability replicated needs redis, with a replica", name)
 	}
 	q, err := a.queues.register(cfg.Spec(name), cfg)
 	if err != nil {
@@ -45,4 +53,17 @@ func (a *App) registerQueue(name string, cfg *queue.Config) (*runningQueue, erro
 	}
 	q.backend = a.queueBackend
 	return q, nil
+}
+
+// warnDurability says what can lose an accepted event: a queue kept in
+// memory, or Redis settings that can.
+func (a *App) warnDurability() {
+	var warnings []string
+	switch a.queueBackend.(type) {
+	case *queue.Memory:
+		warnings = []string{"queue kept in memory: not durable, every queued event is lost when this process stops; configure redis"}
+	}
+	for _, w := range warnings {
+		a.logger.Warn(w)
+	}
 }

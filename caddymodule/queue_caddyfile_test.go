@@ -155,6 +155,7 @@ func TestQueueSharedSource(t *testing.T) {
 		{"same_after_defaults", "to http://app/hooks\nretry 12", "to http://app/hooks", ""},
 		{"other_to", "to http://app/hooks", "to http://other/hooks", `queue "payments": two handlers share this source with different queue settings (to http://app/hooks and http://other/hooks)`},
 		{"other_retry", "to http://app/hooks\nretry 3", "to http://app/hooks\nretry 4", `queue "payments": two handlers share this source`},
+		{"replicated_in_memory", "to http://app/hooks\ndurability replicated", "to http://app/hooks\ndurability replicated", `queue "payments": durability replicated needs redis`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

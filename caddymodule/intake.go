@@ -12,10 +12,6 @@ import (
 	"github.com/webrev/webhook-gateway/caddymodule/store"
 )
 
-// HeaderDeliveryID names the queued event, in the answer to the
-// provider and in every attempt to the app.
-const HeaderDeliveryID = "Webhook-Gateway-Delivery-Id"
-
 const (
 	outcomeQueued = "queued"
 
@@ -94,9 +90,9 @@ func queuedAnswer(id string, status int) store.Response {
 	return store.Response{
 		Status: status,
 		Header: http.Header{
-			"Content-Type":   {"application/json"},
-			"Cache-Control":  {"no-store"},
-			HeaderDeliveryID: {id},
+			"Content-Type":         {"application/json"},
+			"Cache-Control":        {"no-store"},
+			queue.HeaderDeliveryID: {id},
 		},
 		Body: body,
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -328,5 +329,34 @@ func testQueueReload(t *testing.T, globals string) {
 	}
 	if n := bytes.Count(g.Logs(t), []byte(warning)); n != 2 {
 		t.Errorf("%q was logged %d times, want 2 (start, changed queue)", warning, n)
+	}
+}
+
+// TestQueueRate: the queue's rate, kept in the state store, paces the
+// attempts to the app.
+func TestQueueRate(t *testing.T) {
+	forEachStore(t, testQueueRate)
+}
+
+func testQueueRate(t *testing.T, globals string) {
+	var times []time.Time
+	var mu sync.Mutex
+	up := gatewaytest.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+	})
+	g := gatewaytest.Start(t, globals, queueRoute("stripe", "stripe", stripeSigner.secret, "", up.URL, "rate 4/s"))
+	const n = 6
+	for i := range n {
+		h, body := stripeEvent(t, fmt.Sprintf("evt_rate_%d", i))
+		sendQueued(t, g, "/stripe", h, body)
+	}
+	waitFor(t, 15*time.Second, "every delivery", func() bool { return up.Count() >= n })
+	mu.Lock()
+	defer mu.Unlock()
+	// Six attempts at four a second, evenly paced: five gaps of 250ms.
+	if span := times[n-1].Sub(times[0]); span < 1000*time.Millisecond {
+		t.Errorf("%d attempts within %v, want them paced at 4/s (about 1.25s)", n, span)
 	}
 }

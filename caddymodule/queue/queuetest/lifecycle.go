@@ -96,6 +96,28 @@ func testReceiveCancel(t *testing.T, s *suite) {
 	}
 }
 
+// Receive with wait 0 looks once, without blocking.
+func testReceiveNoWait(t *testing.T, s *suite) {
+	e := s.env(t)
+	start := time.Now()
+	if ls := e.receive("c1", 1, 0); len(ls) != 0 {
+		t.Fatalf("an empty queue leased %v", leaseIDs(ls))
+	}
+	if d := time.Since(start); d > patience {
+		t.Fatalf("receive without wait took %v", d)
+	}
+	ev := e.event(`{}`, "")
+	e.enqueue(ev)
+	var got []*queue.Lease
+	e.within("a receive without wait to lease", func() bool {
+		got = e.receive("c1", 1, 0)
+		return len(got) > 0
+	})
+	if got[0].Event.ID != ev.ID {
+		t.Fatalf("leased %s, want %s", got[0].Event.ID, ev.ID)
+	}
+}
+
 // A retry is due at the time Settle names, not before.
 func testRetrySchedule(t *testing.T, s *suite) {
 	e := s.env(t)
@@ -106,19 +128,28 @@ func testRetrySchedule(t *testing.T, s *suite) {
 
 	got := e.get(ev.ID)
 	e.check(got, queue.StatusRetrying, 1)
-	if d := got.NextAt.Sub(at); d < -slack || d > slack {
+	if got.NextAt.Sub(at).Abs() > slack {
 		t.Fatalf("next at %v, want %v", got.NextAt, at)
 	}
 	if len(got.Log) != 1 || got.Log[0].Outcome != queue.Retry || got.Log[0].Status != 503 {
 		t.Fatalf("log %+v, want the one failed attempt", got.Log)
 	}
-	if ls := e.receive("c2", 1, 50*time.Millisecond); len(ls) > 0 && time.Now().Before(at.Add(-slack)) {
-		t.Fatal("a retry was leased before it was due")
+	ls := e.receive("c2", 1, 50*time.Millisecond)
+	if len(ls) == 0 {
+		// One waiting Receive must wake when the retry falls due.
+		start := time.Now()
+		ls = e.receive("c2", 1, 2*patience)
+		if d := time.Since(start); d > patience {
+			t.Fatalf("a waiting receive woke %v later, not when the retry fell due", d)
+		}
 	}
-	l := e.lease(ev)
+	if len(ls) != 1 || ls[0].Event.ID != ev.ID {
+		t.Fatalf("leased %v, want %s", leaseIDs(ls), ev.ID)
+	}
 	if time.Now().Before(at.Add(-slack)) {
 		t.Fatalf("a retry due at %v was leased at %v", at, time.Now())
 	}
+	l := ls[0]
 	if l.Event.Attempts != 1 {
 		t.Fatalf("the second lease says %d attempts, want 1", l.Event.Attempts)
 	}
@@ -172,8 +203,8 @@ func testDefer(t *testing.T, s *suite) {
 	e.mustSettle(e.lease(ev), queue.Defer, at)
 	got := e.get(ev.ID)
 	e.check(got, queue.StatusQueued, 0)
-	if len(got.Log) != 0 {
-		t.Fatalf("a deferred lease logged %+v", got.Log)
+	if len(got.Log) != 0 || got.NextAt.Sub(at).Abs() > slack {
+		t.Fatalf("a deferred lease logged %+v, next at %v; want no log, next at %v", got.Log, got.NextAt, at)
 	}
 	l := e.lease(ev)
 	if time.Now().Before(at.Add(-slack)) {

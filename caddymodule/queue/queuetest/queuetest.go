@@ -2,6 +2,16 @@
 // backend runs it, so that the memory and Redis backends keep the same
 // semantics. It uses real time, in short durations, and unique queue
 // names, so that one shared Redis serves every subtest.
+//
+// Where queue.Backend's documentation leaves a choice, the suite pins it:
+//   - Defer leaves Status as it was and sets NextAt to Settlement.At.
+//   - Retry (and Replay of a retrying or dead event) sets Status queued
+//     and clears NextAt and DoneAt; a dead event's budget becomes its
+//     attempts made plus Spec.Attempts.
+//   - ErrFull: an event is refused when the events not done would exceed
+//     MaxQueued, or their bytes MaxQueuedBytes, counting the event.
+//   - Receive with wait 0 looks once and returns.
+//   - A lease has a new Ref each time an event is leased, reclaims too.
 package queuetest
 
 import (
@@ -40,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Backend, opts Options) {
 		{"receive_max", testReceiveMax},
 		{"receive_wakes_on_intake", testReceiveWakes},
 		{"receive_honours_cancel", testReceiveCancel},
+		{"receive_without_wait", testReceiveNoWait},
 		{"retry_schedule", testRetrySchedule},
 		{"budget_spent_is_dead", testBudgetSpent},
 		{"dead_outcome", testDeadOutcome},

@@ -127,6 +127,10 @@ const (
 	// unsettled is taken over: an attempt still running must never be
 	// doubled (Svix PR #2181).
 	reclaimMargin = 15 * time.Second
+
+	// DefaultWaitTimeout bounds the wait for a replica with durability
+	// replicated: a provider waits that much longer for its answer.
+	DefaultWaitTimeout = time.Second
 )
 
 // Provision fills in the defaults; call it before Validate and Spec.
@@ -225,7 +229,7 @@ func validateTo(to string) error {
 
 // Spec is what the backend needs of the queue called name.
 func (c *Config) Spec(name string) *Spec {
-	return &Spec{
+	s := &Spec{
 		Name:           name,
 		Partitions:     c.Partitions,
 		Ordered:        c.Order != "",
@@ -236,4 +240,8 @@ func (c *Config) Spec(name string) *Spec {
 		MaxQueued:      c.MaxQueued,
 		MaxQueuedBytes: c.MaxQueuedBytes,
 	}
+	if c.Durability == "replicated" {
+		s.WaitReplicas, s.WaitTimeout = 1, DefaultWaitTimeout
+	}
+	return s
 }

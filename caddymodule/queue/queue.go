@@ -185,6 +185,12 @@ type Spec struct {
 	// partitions each partition holds its share (rounded up).
 	MaxQueued      int64
 	MaxQueuedBytes int64
+	// WaitReplicas, when positive, is how many replicas must have an
+	// event before Enqueue returns (Redis WAIT), for up to WaitTimeout;
+	// fewer is an error. The memory backend has no replicas and ignores
+	// it.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // Filter selects events to list or replay.

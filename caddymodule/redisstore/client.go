@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -12,7 +14,15 @@ import (
 // metrics can hold the gateway to its round-trip budget.
 type Client struct {
 	rdb   redis.UniversalClient
+	opts  *redis.UniversalOptions
 	trips atomic.Uint64
+
+	// blocking is a second pool, made on first use from the same
+	// options, for commands that wait on the server (XREAD BLOCK): they
+	// hold a connection for as long as they wait, and must never take
+	// the ones intake needs.
+	blockingOnce sync.Once
+	blocking     redis.UniversalClient
 }
 
 // NewClient connects lazily: nothing is dialled until the first
@@ -23,9 +33,29 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring redis: %w", err)
 	}
-	c := &Client{rdb: redis.NewUniversalClient(opts)}
+	c := &Client{rdb: redis.NewUniversalClient(opts), opts: opts}
 	c.rdb.AddHook(counter{&c.trips})
 	return c, nil
+}
+
+// Blocking is the client for commands that wait on the server: its own
+// connections, the same servers, counted with the rest.
+func (c *Client) Blocking() redis.UniversalClient {
+	c.blockingOnce.Do(func() {
+		c.blocking = redis.NewUniversalClient(c.opts)
+		c.blocking.AddHook(counter{&c.trips})
+	})
+	if c.blocking == nil {
+		return c.rdb // closed before first use: fails as closed
+	}
+	return c.blocking
+}
+
+// IsCluster reports whether the client talks to a Redis Cluster, where
+// a command's keys must share one slot.
+func (c *Client) IsCluster() bool {
+	_, ok := c.rdb.(*redis.ClusterClient)
+	return ok
 }
 
 // Redis is the underlying client, for other features (future delivery
@@ -37,8 +67,15 @@ func (c *Client) Redis() redis.UniversalClient { return c.rdb }
 // which is what it costs.
 func (c *Client) RoundTrips() uint64 { return c.trips.Load() }
 
-// Close closes the connections.
-func (c *Client) Close() error { return c.rdb.Close() }
+// Close closes the connections, the blocking ones too.
+func (c *Client) Close() error {
+	err := c.rdb.Close()
+	c.blockingOnce.Do(func() {}) // no blocking client after Close
+	if c.blocking != nil {
+		err = errors.Join(err, c.blocking.Close())
+	}
+	return err
+}
 
 // counter is a go-redis hook counting commands and pipelines. Retries
 // inside go-redis are not seen; they are rare and not what the budget

@@ -21,30 +21,44 @@ const codecVersion = 1
 // beyond its content, nothing is escaped, and a cut-off entry is
 // detected rather than replayed short.
 func encodeResponse(r store.Response) []byte {
-	names := make([]string, 0, len(r.Header))
-	size := 8 + binary.MaxVarintLen64 + len(r.Body)
-	for name, values := range r.Header {
-		names = append(names, name)
+	b := make([]byte, 0, 8+binary.MaxVarintLen64+len(r.Body)+headerSize(r.Header))
+	b = append(b, codecVersion)
+	b = binary.AppendUvarint(b, uint64(r.Status))
+	b = appendHeader(b, r.Header)
+	b = binary.AppendUvarint(b, uint64(len(r.Body)))
+	return append(b, r.Body...)
+}
+
+// headerSize bounds what appendHeader adds.
+func headerSize(h http.Header) int {
+	size := binary.MaxVarintLen32
+	for name, values := range h {
 		size += len(name) + 2*binary.MaxVarintLen32
 		for _, v := range values {
 			size += len(v) + binary.MaxVarintLen32
 		}
 	}
+	return size
+}
+
+// appendHeader writes the header count, then for each header (sorted,
+// so equal headers encode equally) its name and values.
+func appendHeader(b []byte, h http.Header) []byte {
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
 	slices.Sort(names)
-	b := make([]byte, 0, size)
-	b = append(b, codecVersion)
-	b = binary.AppendUvarint(b, uint64(r.Status))
 	b = binary.AppendUvarint(b, uint64(len(names)))
 	for _, name := range names {
 		b = appendString(b, name)
-		values := r.Header[name]
+		values := h[name]
 		b = binary.AppendUvarint(b, uint64(len(values)))
 		for _, v := range values {
 			b = appendString(b, v)
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.Body)))
-	return append(b, r.Body...)
+	return b
 }
 
 func appendString(b []byte, s string) []byte {
@@ -64,18 +78,7 @@ func decodeResponse(b []byte) (store.Response, error) {
 	if status > 999 {
 		d.err = errCorrupt
 	}
-	r := store.Response{Status: int(status)}
-	if n := d.count(); n > 0 {
-		r.Header = make(http.Header, n)
-		for range n {
-			name := d.string()
-			values := make([]string, d.count())
-			for i := range values {
-				values[i] = d.string()
-			}
-			r.Header[name] = values
-		}
-	}
+	r := store.Response{Status: int(status), Header: d.header()}
 	if n := d.count(); n > 0 {
 		r.Body = d.b[:n:n]
 		d.b = d.b[n:]
@@ -128,6 +131,24 @@ func (d *decoder) count() int {
 		return 0
 	}
 	return int(n)
+}
+
+// header reads what appendHeader wrote; nil for no headers.
+func (d *decoder) header() http.Header {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	h := make(http.Header, n)
+	for range n {
+		name := d.string()
+		values := make([]string, d.count())
+		for i := range values {
+			values[i] = d.string()
+		}
+		h[name] = values
+	}
+	return h
 }
 
 func (d *decoder) string() string {

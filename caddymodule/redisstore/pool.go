@@ -42,13 +42,17 @@ func Acquire(cfg Config) (c *Client, release func() error, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return v.(pooled).Client, releaser(clients, key), nil
+}
+
+// releaser deletes key from pool once, however often it is called.
+func releaser(pool *caddy.UsagePool, key string) func() error {
 	var once sync.Once
-	release = func() error {
+	return func() error {
 		var err error
-		once.Do(func() { _, err = clients.Delete(key) })
+		once.Do(func() { _, err = pool.Delete(key) })
 		return err
 	}
-	return v.(pooled).Client, release, nil
 }
 
 // poolKey hashes the canonical JSON so the map does not hold passwords

@@ -1,10 +1,12 @@
 // Package redisstore is the Redis implementation of store.Store, for
-// several gateway instances sharing rate limits and idempotency claims.
+// several gateway instances sharing rate limits and idempotency claims,
+// and of queue.Backend (Queue), for their durable delivery.
 // It works with a single node, Sentinel or Cluster through go-redis's
 // universal client. Each operation is one Lua script, so one round
 // trip; all keys of one admission carry the source as hash tag
 // (<prefix>:{<source>}:rl:<key> and <prefix>:{<source>}:idem:<key>), so
-// a script touches one Cluster slot. Requires Redis 5 or later.
+// a script touches one Cluster slot. The store requires Redis 5 or
+// later; the queue Redis 7.0 (Debian's), and uses nothing newer.
 package redisstore
 
 import (

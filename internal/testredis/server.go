@@ -231,9 +231,11 @@ func (s *Server) Stop() {
 	<-done
 }
 
-// Restart stops the server if it runs and starts it again on the same
-// port. Data is lost (nothing is saved) except a cluster node's
-// nodes.conf, so a restarted cluster node rejoins its cluster.
+// Restart stops the server if it runs (SIGKILL, as a crash) and starts
+// it again on the same port and directory. Data is lost (nothing is
+// saved) except a cluster node's nodes.conf, so a restarted cluster node
+// rejoins its cluster, and what Options.Args made persistent: with
+// "--appendonly", "yes" the server reloads its append-only file.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()

@@ -216,6 +216,11 @@ func testConcurrent(t *testing.T, s *suite) {
 					outcome := queue.Delivered
 					if l.Event.Attempts == 0 && i%2 == 1 {
 						outcome = queue.Retry
+						// Due at once: another consumer may lease it
+						// again before this Settle returns, rightly.
+						mu.Lock()
+						delete(held, l.Event.ID)
+						mu.Unlock()
 					}
 					err := e.settle(l, outcome, time.Now())
 					mu.Lock()

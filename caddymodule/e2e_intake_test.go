@@ -126,10 +126,9 @@ func eventRecord(t *testing.T, queueName, id string) *queue.Event {
 }
 
 // forEachStore runs a queue test against each backend, as a subtest
-// with the backend's global options: the memory one, until the redis
-// backend is wired.
+// with the backend's global options.
 func forEachStore(t *testing.T, test func(t *testing.T, globals string)) {
-	for _, st := range []struct{ name, globals string }{{"memory", ""}} {
+	for _, st := range stores(t) {
 		t.Run(st.name, func(t *testing.T) { test(t, st.globals) })
 	}
 }

@@ -239,7 +239,7 @@ func testQueueFull(t *testing.T, globals string) {
 	}
 	down.Store(false)
 	for _, id := range ids {
-		waitFor(t, 10*time.Second, "delivery of "+id, func() bool { return len(receivedFor(up, id)) > 0 })
+		waitFor(t, 10*time.Second, "delivery of "+id, func() bool { return eventRecord(t, "stripe", id).Status == queue.StatusDelivered })
 	}
 	time.Sleep(500 * time.Millisecond)
 	for _, r := range up.Received() {

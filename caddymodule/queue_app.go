@@ -1,12 +1,14 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
+	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
 )
 
 // durabilityCheckTimeout bounds the start-up check of Redis's
@@ -31,6 +33,12 @@ func (a *App) provisionQueueBackend() error {
 		a.queueBackend = v.(pooledQueue).Memory
 		return nil
 	}
+	q, release, err := redisstore.OpenQueue(*a.redis, a.logger)
+	if err != nil {
+		return fmt.Errorf("opening the redis queue: %w", err)
+	}
+	a.releasers = append(a.releasers, release)
+	a.queueBackend = q
 	return nil
 }
 
@@ -41,9 +49,6 @@ func (pooledQueue) Destruct() error { return nil }
 // registerQueue adds a handler's queue to the config's registry, with
 // the backend the app keeps its events in.
 func (a *App) registerQueue(name string, cfg *queue.Config) (*runningQueue, error) {
-	if a.queueBackend == nil {
-		return nil, fmt.Errorf("queue %q: the redis backend is not wired yet; use the memory store", name)
-	}
 	if _, local := a.queueBackend.(*queue.Memory); local && cfg.Durability == "replicated" {
 		return nil, fmt.Errorf("queue %q: durability replicated needs redis, with a replica", name)
 	}
@@ -59,9 +64,13 @@ func (a *App) registerQueue(name string, cfg *queue.Config) (*runningQueue, erro
 // memory, or Redis settings that can.
 func (a *App) warnDurability() {
 	var warnings []string
-	switch a.queueBackend.(type) {
+	switch b := a.queueBackend.(type) {
 	case *queue.Memory:
 		warnings = []string{"queue kept in memory: not durable, every queued event is lost when this process stops; configure redis"}
+	case *redisstore.Queue:
+		ctx, cancel := context.WithTimeout(context.Background(), durabilityCheckTimeout)
+		warnings = b.CheckDurability(ctx)
+		cancel()
 	}
 	for _, w := range warnings {
 		a.logger.Warn(w)

@@ -16,6 +16,7 @@ import (
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
+	"github.com/webrev/webhook-gateway/internal/testredis"
 )
 
 // TestQueueAnswersAtOnceAndDeliversTheRequest: the provider is answered
@@ -358,5 +359,34 @@ func testQueueRate(t *testing.T, globals string) {
 	// Six attempts at four a second, evenly paced: five gaps of 250ms.
 	if span := times[n-1].Sub(times[0]); span < 1000*time.Millisecond {
 		t.Errorf("%d attempts within %v, want them paced at 4/s (about 1.25s)", n, span)
+	}
+}
+
+// TestQueueReplicated: with durability replicated, the provider's 2xx
+// waits for a replica to hold the event; without a replica to
+// acknowledge it, intake fails closed with 503 and Retry-After.
+func TestQueueReplicated(t *testing.T) {
+	primary := testredis.Start(t)
+	port := primary.Addr[strings.LastIndex(primary.Addr, ":")+1:]
+	replica := testredis.StartWith(t, testredis.Options{Args: []string{"--replicaof", "127.0.0.1", port}})
+	waitFor(t, 10*time.Second, "the replica's sync", func() bool {
+		info, _ := replica.Do("INFO", "replication")
+		return strings.Contains(info, "master_link_status:up")
+	})
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Start(t, "webhook_gateway {\n redis "+primary.URL()+"\n}",
+		queueRoute("stripe", "stripe", stripeSigner.secret, "idempotency 1h", up.URL, "durability replicated"))
+	h, body := stripeEvent(t, "evt_replicated")
+	id := sendQueued(t, g, "/stripe", h, body)
+	if n, err := replica.Do("EXISTS", "whgw:{q:stripe:0}:ev:"+id); err != nil || n != "1" {
+		t.Fatalf("the replica has the answered event: %q, %v; want 1", n, err)
+	}
+
+	replica.Stop()
+	h, body = stripeEvent(t, "evt_unreplicated")
+	resp, got := post(t, g, "/stripe", h, body)
+	p := decodeProblem(t, resp, got)
+	if resp.StatusCode != http.StatusServiceUnavailable || p.Reason != "queue_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %d reason %q Retry-After %q, want 503 queue_unavailable with Retry-After", resp.StatusCode, p.Reason, resp.Header.Get("Retry-After"))
 	}
 }

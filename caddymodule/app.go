@@ -15,7 +15,8 @@ import (
 const appName = "webhook_gateway"
 
 func init() {
-	caddy.RegisterModule(App{})
+	// A pointer: App holds locks, which a value receiver would copy.
+	caddy.RegisterModule(new(App))
 }
 
 // App is the gateway's global state, shared by every webhook_gateway
@@ -47,7 +48,7 @@ type App struct {
 	redis  *redisstore.Config // Redis with its placeholders resolved
 	shared store.Store        // Redis, or the memory store
 	flood  *store.Memory
-	queues *queueRegistry // a pointer: CaddyModule copies App
+	queues queueRegistry
 	// queueBackend keeps the queues' events: Redis, or process memory.
 	queueBackend queue.Backend
 	queueMetrics *queueMetrics
@@ -57,7 +58,7 @@ type App struct {
 }
 
 // CaddyModule returns the Caddy module information.
-func (App) CaddyModule() caddy.ModuleInfo {
+func (*App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  appName,
 		New: func() caddy.Module { return new(App) },
@@ -69,7 +70,6 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // memory store's contents.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.queues = new(queueRegistry)
 	var err error
 	if a.flood, err = a.acquireMemory("flood", store.MemoryConfig{MaxEntries: a.FloodMaxEntries}); err != nil {
 		return err

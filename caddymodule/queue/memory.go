@@ -63,9 +63,16 @@ func (m *Memory) Enqueue(ctx context.Context, q *Spec, ev *Event) error {
 	if !mq.fits(q, ev.Size()) {
 		return ErrFull
 	}
-	stored := copyEvent(ev, true)
-	stored.Partition = 0
-	mq.admit(q, stored)
+	// As the Redis backend does: what the caller left unset, Enqueue
+	// sets, on the caller's event too.
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = m.now()
+	}
+	if ev.Budget <= 0 {
+		ev.Budget = q.Attempts
+	}
+	ev.Queue, ev.Partition, ev.Status = q.Name, 0, StatusQueued
+	mq.admit(q, copyEvent(ev, true))
 	return nil
 }
 

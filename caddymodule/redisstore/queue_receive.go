@@ -147,7 +147,9 @@ func parseTake(name string, p int, consumer string, reply []any) (leases []*queu
 	}
 	last, _ = reply[0].(string)
 	if ms, ok := reply[1].(int64); ok && ms >= 0 {
-		due = time.UnixMilli(ms)
+		// The script counts from Redis's clock: only the interval is
+		// carried over to ours.
+		due = time.Now().Add(time.Duration(ms) * time.Millisecond)
 	}
 	for i := 2; i < len(reply); i += 3 {
 		entry, _ := reply[i].(string)

@@ -91,7 +91,8 @@ local function finish(ev, id, status, ttl, ns)
   redis.call('HDEL', ev, 'na', 'e')
   redis.call('PEXPIRE', ev, ttl)
   redis.call('ZREM', base .. 'live', id)
-  redis.call('HINCRBY', base .. 'cnt', 'b', -tonumber(redis.call('HGET', ev, 'sz') or 0))
+  -- 0 - x, not -x: -0 is sent as "-0", which HINCRBY refuses.
+  redis.call('HINCRBY', base .. 'cnt', 'b', 0 - tonumber(redis.call('HGET', ev, 'sz') or 0))
   advance(ev, id)
 end
 
@@ -140,8 +141,9 @@ return 1
 // and dead set, so they do not grow without bound.
 // ARGV: base, consumer, max, reclaim ms (≤ 0: none), dead retention ms,
 // index horizon ms (how old an event must be to have possibly expired).
-// Returns {last entry id, next due ms or -1, then per lease: entry id,
-// deliveries, record as HGETALL}; NOGROUP as an error, before any
+// Returns {last entry id, ms until the next retry is due (counted on
+// Redis's clock, so a gateway whose clock runs ahead does not spin) or
+// -1, then per lease: entry id, deliveries, record as HGETALL}; NOGROUP as an error, before any
 // change, when the group is gone.
 var takeScript = redis.NewScript(luaEvents + `
 local consumer, max, reclaim = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -192,7 +194,7 @@ end
 local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
 if last[1] then out[1] = last[1][1] end
 local due = redis.call('ZRANGE', delay, 0, 0, 'WITHSCORES')
-if due[2] then out[2] = tonumber(due[2]) end
+if due[2] then out[2] = math.max(tonumber(due[2]) - now, 0) end
 
 redis.call('ZREMRANGEBYSCORE', base .. 'dead', '-inf', now - tonumber(ARGV[5]))
 local idx, cnt = base .. 'idx', base .. 'cnt'

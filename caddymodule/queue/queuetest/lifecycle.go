@@ -330,3 +330,24 @@ func testCopies(t *testing.T, s *suite) {
 		t.Fatalf("stored state changed through a copy: %+v", final)
 	}
 }
+
+// Enqueue fills in what an event left unset: its queue, status queued,
+// the queue's budget and the time of intake; the budget is then spent
+// by attempts, not ended by the first failure.
+func testEnqueueFillsIn(t *testing.T, s *suite) {
+	e := s.env(t)
+	ev := e.event(`{}`, "")
+	ev.Queue, ev.Status, ev.Budget, ev.ReceivedAt = "", "", 0, time.Time{}
+	before := time.Now()
+	e.enqueue(ev)
+	got := e.get(ev.ID)
+	e.check(got, queue.StatusQueued, 0)
+	if got.Queue != e.q.Name || got.Budget != e.q.Attempts {
+		t.Fatalf("stored queue %q, budget %d; want %q, %d", got.Queue, got.Budget, e.q.Name, e.q.Attempts)
+	}
+	if got.ReceivedAt.Before(before.Add(-time.Second)) || got.ReceivedAt.After(time.Now().Add(time.Second)) {
+		t.Fatalf("received at %v, enqueued at %v", got.ReceivedAt, before)
+	}
+	e.mustSettle(e.lease(ev), queue.Retry, time.Now())
+	e.check(e.get(ev.ID), queue.StatusRetrying, 1)
+}

@@ -272,3 +272,25 @@ func testQueuesApart(t *testing.T, s *suite) {
 		t.Fatalf("stats %+v: paused by another queue, or not in flight", st)
 	}
 }
+
+// An event of size zero (no header, no body) ends like any other, and
+// lets the next event of its order key go.
+func testZeroSize(t *testing.T, s *suite) {
+	for _, outcome := range []queue.Outcome{queue.Delivered, queue.Dead} {
+		t.Run(string(outcome), func(t *testing.T) {
+			e := s.env(t, ordered)
+			first, next := e.event("", "k"), e.event(`{}`, "k")
+			first.Header = nil
+			if first.Size() != 0 {
+				t.Fatalf("size %d, want 0", first.Size())
+			}
+			e.enqueue(first, next)
+			e.mustSettle(e.lease(first), outcome, time.Time{})
+			e.check(e.get(first.ID), map[queue.Outcome]queue.Status{queue.Delivered: queue.StatusDelivered, queue.Dead: queue.StatusDead}[outcome], 1)
+			e.mustSettle(e.lease(next), queue.Delivered, time.Time{})
+			if st := e.stats(); st.Queued != 0 || st.Bytes != 0 || st.Waiting != 0 {
+				t.Fatalf("stats %+v, want nothing left", st)
+			}
+		})
+	}
+}

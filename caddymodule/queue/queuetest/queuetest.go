@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Backend, opts Options) {
 		run  func(*testing.T, *suite)
 	}{
 		{"deliver", testDeliver},
+		{"enqueue_fills_in", testEnqueueFillsIn},
 		{"receive_max", testReceiveMax},
 		{"receive_wakes_on_intake", testReceiveWakes},
 		{"receive_honours_cancel", testReceiveCancel},
@@ -58,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Backend, opts Options) {
 		{"log_keeps_the_last", testLogCap},
 		{"full_by_count", testFullByCount},
 		{"full_by_bytes", testFullByBytes},
+		{"zero_size", testZeroSize},
 		{"ordered_fifo_across_retries", testOrdered},
 		{"unordered_queue_ignores_key", testUnordered},
 		{"pause_resume", testPause},

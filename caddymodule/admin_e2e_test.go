@@ -65,13 +65,7 @@ func (c adminCLI) status(t *testing.T, id string) string {
 // awaitStatus polls until the event is in status.
 func (c adminCLI) awaitStatus(t *testing.T, id, status string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for got := c.status(t, id); got != status; got = c.status(t, id) {
-		if time.Now().After(deadline) {
-			t.Fatalf("event %s is %s, want %s within 30s", id, got, status)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, "event "+id+" "+status, func() bool { return c.status(t, id) == status })
 }
 
 // sendQueuedEvent sends a signed Stripe delivery to path and returns
@@ -97,26 +91,11 @@ func sendQueuedEvent(t *testing.T, inst *gatewaytest.Instance, path, body string
 	return id
 }
 
-// arrivals counts the requests of a delivery id that reached the app.
-func arrivals(up *gatewaytest.Upstream, id string) int {
-	n := 0
-	for _, r := range up.Received() {
-		if r.Header.Get("Webhook-Gateway-Delivery-Id") == id {
-			n++
-		}
-	}
-	return n
-}
-
+// awaitArrivals polls until n attempts of the delivery id reached the
+// app.
 func awaitArrivals(t *testing.T, up *gatewaytest.Upstream, id string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for arrivals(up, id) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d attempts of %s reached the app, want %d within 30s", arrivals(up, id), id, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d attempts of %s", n, id), func() bool { return len(receivedFor(up, id)) >= n })
 }
 
 // TestAdminCommandsEndToEnd runs a gateway process whose app answers 500
@@ -258,7 +237,7 @@ func testAdminCommands(t *testing.T, globals string) {
 
 	t.Run("pause_retry_resume", func(t *testing.T) {
 		failing.Store(false)
-		before := arrivals(app, dead)
+		before := len(receivedFor(app, dead))
 		if out := cli.ok(t, "queue", "pause", "fast"); !strings.Contains(out, "yes") {
 			t.Errorf("pause:\n%s", out)
 		}
@@ -270,7 +249,7 @@ func testAdminCommands(t *testing.T, globals string) {
 		// Both are due, yet neither may reach the app. Resumed, a due
 		// event goes out well within this wait.
 		time.Sleep(2 * time.Second)
-		if n := arrivals(app, dead) - before + arrivals(app, fresh); n != 0 {
+		if n := len(receivedFor(app, dead)) - before + len(receivedFor(app, fresh)); n != 0 {
 			t.Fatalf("%d attempts reached the app while the queue was paused", n)
 		}
 		if got := cli.status(t, fresh); got != "queued" {

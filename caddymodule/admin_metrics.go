@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"cmp"
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -110,12 +111,20 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // registerQueueGauges adds the collector of the app's queues to reg.
-// Each config has its registry and its app, so a reload registers the
-// new app's queues with the new registry; the gauges need no state of
-// their own to carry over.
+// The gauges need no state of their own to carry over a reload. Where
+// two configs share a registry (an app provisioned again on one
+// context), the newest app's queues replace the old one's: those are
+// the queues that run.
 func (a *App) registerQueueGauges(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	return reg.Register(queueCollector{queues: &a.queues, logger: cmp.Or(a.logger, zap.NewNop())})
+	c := queueCollector{queues: &a.queues, logger: cmp.Or(a.logger, zap.NewNop())}
+	err := reg.Register(c)
+	var dup prometheus.AlreadyRegisteredError
+	if errors.As(err, &dup) {
+		reg.Unregister(dup.ExistingCollector)
+		err = reg.Register(c)
+	}
+	return err
 }

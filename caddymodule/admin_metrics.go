@@ -71,6 +71,15 @@ var queueGauges = []queueGauge{
 		}),
 }
 
+// groupsRecreated counts, per Redis queue backend, the consumer groups
+// found missing and made again (Redis restarted empty): a counter that
+// lives in the backend, which outlasts reloads, so it stays monotonic.
+var groupsRecreated = prometheus.NewDesc(prometheus.BuildFQName("caddy", "webhook_gateway", "queue_groups_recreated_total"),
+	"Consumer groups of the Redis queue found missing (Redis lost the queue's streams) and created again.", nil, nil)
+
+// recreator is a backend that counts the consumer groups it recreated.
+type recreator interface{ GroupsRecreated() uint64 }
+
 // queueCollector reports the gauges of one config's queues.
 type queueCollector struct {
 	queues *queueRegistry
@@ -82,6 +91,7 @@ func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, g := range queueGauges {
 		ch <- g.desc
 	}
+	ch <- groupsRecreated
 }
 
 // Collect implements prometheus.Collector: the queues' figures, read
@@ -91,9 +101,15 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
+	counted := false
 	for _, q := range c.queues.all() {
 		if q.backend == nil {
 			continue
+		}
+		// Every queue of a config shares the app's one backend.
+		if r, ok := q.backend.(recreator); ok && !counted {
+			counted = true
+			ch <- prometheus.MustNewConstMetric(groupsRecreated, prometheus.CounterValue, float64(r.GroupsRecreated()))
 		}
 		wg.Go(func() {
 			stats, err := q.backend.Stats(ctx, q.spec)

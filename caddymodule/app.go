@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/webrev/webhook-gateway/caddymodule/queue"
 	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
 	"github.com/webrev/webhook-gateway/caddymodule/store"
 )
@@ -14,7 +15,8 @@ import (
 const appName = "webhook_gateway"
 
 func init() {
-	caddy.RegisterModule(App{})
+	// A pointer: App holds locks, which a value receiver would copy.
+	caddy.RegisterModule(new(App))
 }
 
 // App is the gateway's global state, shared by every webhook_gateway
@@ -43,16 +45,20 @@ type App struct {
 	// a stored answer. Default: 100000.
 	FloodMaxEntries int `json:"flood_max_entries,omitempty"`
 
-	redis     *redisstore.Config // Redis with its placeholders resolved
-	shared    store.Store        // Redis, or the memory store
-	flood     *store.Memory
-	queues    queueRegistry
-	releasers []func() error
-	logger    *zap.Logger
+	redis  *redisstore.Config // Redis with its placeholders resolved
+	shared store.Store        // Redis, or the memory store
+	flood  *store.Memory
+	queues queueRegistry
+	// queueBackend keeps the queues' events: Redis, or process memory.
+	queueBackend queue.Backend
+	queueMetrics *queueMetrics
+	poolKeys     []string // the pools this config holds, once started
+	releasers    []func() error
+	logger       *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
-func (App) CaddyModule() caddy.ModuleInfo {
+func (*App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  appName,
 		New: func() caddy.Module { return new(App) },
@@ -64,6 +70,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // memory store's contents.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	if err := a.registerQueueGauges(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering the queue gauges: %w", err)
+	}
 	var err error
 	if a.flood, err = a.acquireMemory("flood", store.MemoryConfig{MaxEntries: a.FloodMaxEntries}); err != nil {
 		return err
@@ -76,7 +85,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 		a.shared = local
 		a.logger.Warn("no redis configured: rate limits and deduplication are kept in memory, per instance")
-		return nil
+		return a.provisionQueues(ctx)
 	}
 	cfg, err := a.Redis.Resolve(resolveOption)
 	if err != nil {
@@ -93,6 +102,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.releasers = append(a.releasers, rs.Close)
 	a.shared = rs
+	return a.provisionQueues(ctx)
+}
+
+// provisionQueues opens the queues' backend and their metrics; the
+// handlers register the queues themselves.
+func (a *App) provisionQueues(ctx caddy.Context) error {
+	var err error
+	if a.queueMetrics, err = registerQueueMetrics(ctx.GetMetricsRegistry()); err != nil {
+		a.Cleanup()
+		return fmt.Errorf("registering queue metrics: %w", err)
+	}
+	if err := a.provisionQueueBackend(); err != nil {
+		a.Cleanup()
+		return err
+	}
 	return nil
 }
 
@@ -134,17 +158,22 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start implements caddy.App.
-func (a *App) Start() error { return nil }
+// Start starts the workers of every queue, or keeps those the previous
+// config ran for a queue that did not change.
+func (a *App) Start() error { return a.startQueues() }
 
-// Stop implements caddy.App.
-func (a *App) Stop() error { return nil }
+// Stop gives the workers back: those of a queue the next config does not
+// run the same way are drained.
+func (a *App) Stop() error { return a.stopQueues() }
 
 // Cleanup gives the stores back to their pools; the last user of a
 // Redis client closes it. Safe to call more than once, or without
 // Provision.
 func (a *App) Cleanup() error {
 	var errs []error
+	if err := a.stopQueues(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, release := range a.releasers {
 		if err := release(); err != nil {
 			errs = append(errs, err)

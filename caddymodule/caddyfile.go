@@ -101,6 +101,7 @@ func claimSource(state map[string]any, h *Handler, tok caddyfile.Token) error {
 //		log_body [<size>]           # default size 4KiB
 //		keep_credentials
 //		scheme hmac { … }           # a provider that is not built in
+//		queue { … }                 # durable delivery; see unmarshalQueue
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -112,10 +113,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	var idemToken caddyfile.Token
+	var idemToken, queueToken caddyfile.Token
 	for d.NextBlock(0) {
-		if d.Val() == "idempotency" {
+		switch d.Val() {
+		case "idempotency":
 			idemToken = d.Token()
+		case "queue":
+			queueToken = d.Token()
 		}
 		if err := h.unmarshalOption(d); err != nil {
 			return err
@@ -135,6 +139,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		if err := h.checkLiteralSecrets(p); err != nil {
 			return fmt.Errorf("%v, at %s:%d", err, nameToken.File, nameToken.Line)
+		}
+		if err := h.checkQueueable(p); err != nil {
+			return fmt.Errorf("%v, at %s:%d", err, queueToken.File, queueToken.Line)
 		}
 	}
 	if len(h.Secrets) == 0 && !awaitsSecret(h) {
@@ -214,6 +221,8 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		return parseRateLimit(d, h.FloodLimit)
 	case "idempotency":
 		return h.unmarshalIdempotency(d)
+	case "queue":
+		return h.unmarshalQueue(d)
 	case "on_store_error":
 		return parseOnStoreError(d, &h.OnStoreError)
 	case "store_timeout":
@@ -437,11 +446,11 @@ func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	if err != nil {
 		return err
 	}
-	dur, err := caddy.ParseDuration(v)
-	if err != nil || dur <= 0 {
+	dur, err := positiveDuration(v)
+	if err != nil {
 		return d.Errf("bad duration %q: want a positive duration such as 30s", v)
 	}
-	*dst = caddy.Duration(dur)
+	*dst = dur
 	return nil
 }
 

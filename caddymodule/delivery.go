@@ -31,6 +31,7 @@ type delivery struct {
 	unchecked     bool     // forwarded without the store, per on_store_error allow
 	released      bool     // the claim was released for the provider's retry
 	emptyKeys     []string // limits whose key resolved to empty (shared bucket)
+	deliveryID    string   // the queued event's id
 }
 
 // logDelivery writes the delivery's single log line and counts it.
@@ -48,6 +49,9 @@ func (h *Handler) logDelivery(d *delivery) {
 	}
 	if d.eventID != "" {
 		fields = append(fields, zap.Bool("event_id_signed", d.signedID != ""))
+	}
+	if d.deliveryID != "" {
+		fields = append(fields, zap.String("delivery_id", d.deliveryID))
 	}
 	if d.reason != "" {
 		fields = append(fields, zap.String("reason", d.reason))

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
+	"github.com/webrev/webhook-gateway/caddymodule/queue"
 )
 
 func init() {
@@ -129,6 +130,16 @@ type Handler struct {
 	// either way: they reveal no secret.
 	KeepCredentials bool `json:"keep_credentials,omitempty"`
 
+	// Queue makes delivery durable: a verified, admitted delivery is
+	// stored and the provider answered at once (Queue.Answer, with a
+	// JSON body naming the delivery id), and the webhook_gateway app's
+	// workers deliver it to Queue.To, retrying until the app answers
+	// 2xx. The queue's name is Source. The next handler is not called
+	// for a queued delivery. Providers that act on the answer (Discord
+	// interactions, Twilio, Slack commands) cannot be queued.
+	// Default: none, the delivery goes to the next handler at once.
+	Queue *queue.Config `json:"queue,omitempty"`
+
 	app      *App
 	provider *provider.Provider
 	verifier provider.Verifier
@@ -136,6 +147,7 @@ type Handler struct {
 	methods  []string
 	logger   *zap.Logger
 	metrics  *metrics
+	queue    *runningQueue // with a queue block: where deliveries go
 
 	// credentials are the request parts that carry the scheme's token
 	// or signatures, read once from its description.
@@ -180,6 +192,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.methods = h.allowedMethods()
 	if err := h.provisionState(); err != nil {
+		return err
+	}
+	if err := h.provisionQueue(); err != nil {
 		return err
 	}
 	if h.metrics, err = registerMetrics(ctx.GetMetricsRegistry()); err != nil {

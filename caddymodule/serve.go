@@ -81,6 +81,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if answered {
 		return nil
 	}
+	if h.queue != nil {
+		return h.enqueue(w, r, d, c, raw)
+	}
 	return h.forward(w, r, d, c, next)
 }
 

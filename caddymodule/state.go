@@ -266,24 +266,36 @@ func (h *Handler) replay(w http.ResponseWriter, d *delivery, resp *store.Respons
 }
 
 // finish completes the claim with the upstream's answer, or releases it
-// so that the provider's retry gets through. It runs detached from the
-// client's context: a provider that hangs up must not leave a claim
-// stuck until its lease runs out.
+// so that the provider's retry gets through.
 func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, upstreamErr error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), finishTimeout)
-	defer cancel()
 	if shouldRelease(rec.status, upstreamErr, h.storedStatus()) {
-		if err := h.app.shared.Release(ctx, c.source, c.key, c.owner, c.pin); err != nil {
-			h.metrics.storeError(d.provider, "release")
-			h.logger.Error("releasing idempotency claim", zap.String("provider", d.provider), zap.String("event_id", d.eventID), zap.Error(err))
-		}
-		d.released = true
+		h.release(r, d, c)
 		return
 	}
 	resp := store.Response{Status: rec.status, Header: rec.header}
 	if !rec.overflow {
 		resp.Body = rec.body.Bytes()
 	}
+	h.complete(r, d, c, resp)
+}
+
+// release gives the claim up, so that the provider's retry gets through.
+// Like complete, it runs detached from the client's context: a provider
+// that hangs up must not leave a claim stuck until its lease runs out.
+func (h *Handler) release(r *http.Request, d *delivery, c *claim) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), finishTimeout)
+	defer cancel()
+	if err := h.app.shared.Release(ctx, c.source, c.key, c.owner, c.pin); err != nil {
+		h.metrics.storeError(d.provider, "release")
+		h.logger.Error("releasing idempotency claim", zap.String("provider", d.provider), zap.String("event_id", d.eventID), zap.Error(err))
+	}
+	d.released = true
+}
+
+// complete stores the answer a redelivery of the event gets.
+func (h *Handler) complete(r *http.Request, d *delivery, c *claim, resp store.Response) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), finishTimeout)
+	defer cancel()
 	err := h.app.shared.Complete(ctx, c.source, c.key, c.owner, resp, c.retention)
 	if err != nil {
 		h.metrics.storeError(d.provider, "complete")
@@ -291,7 +303,7 @@ func (h *Handler) finish(r *http.Request, d *delivery, c *claim, rec *recorder, 
 		if errors.Is(err, store.ErrClaimLost) {
 			level = h.logger.Warn
 		}
-		level("storing the upstream's answer", zap.String("provider", d.provider), zap.String("event_id", d.eventID), zap.Error(err))
+		level("storing the answer", zap.String("provider", d.provider), zap.String("event_id", d.eventID), zap.Error(err))
 	}
 }
 

@@ -98,17 +98,33 @@ var builtin = []*Provider{
 		Docs:      "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-2-validate-the-origin-of-your-webhook",
 	},
 	{
-		Name: "slack",
-		Scheme: &HMAC{
-			Header:          []string{"X-Slack-Signature"},
-			Prefix:          "v0=",
-			TimestampHeader: []string{"X-Slack-Request-Timestamp"},
-			Content:         "v0:{timestamp}:{body}",
-		},
+		Name:      "slack",
+		Scheme:    slackScheme(),
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{{JSON: "event_id"}},
 		EventType: []Field{{JSON: "event.type"}, {JSON: "type"}},
 		Handshake: EventChallenge{When: Field{JSON: "type"}, Equals: "url_verification", Challenge: "challenge"},
 		Docs:      "https://api.slack.com/authentication/verifying-requests-from-slack",
 	},
+	{
+		// Slash commands and interactive components are signed as
+		// events are, but Slack shows their answer to the user, so a
+		// route for them says so by its provider name.
+		Name:          "slack_commands",
+		Aliases:       []string{"slack_interactivity"},
+		Scheme:        slackScheme(),
+		Tolerance:     5 * time.Minute,
+		Docs:          "https://api.slack.com/interactivity/slash-commands#responding_to_commands",
+		AnswerMatters: "Slack shows the answer to a slash command or an interaction to the user who sent it",
+	},
+}
+
+// slackScheme is how Slack signs every request it sends.
+func slackScheme() *HMAC {
+	return &HMAC{
+		Header:          []string{"X-Slack-Signature"},
+		Prefix:          "v0=",
+		TimestampHeader: []string{"X-Slack-Request-Timestamp"},
+		Content:         "v0:{timestamp}:{body}",
+	}
 }

@@ -196,6 +196,7 @@ var catalog = []*Provider{
 		EventType: []Field{body("type")},
 		// Discord probes with bad signatures and wants exactly 401.
 		RefusalStatus: http.StatusUnauthorized,
+		AnswerMatters: "Discord shows the answer to an interaction to its user, within 3 seconds",
 		Docs:          "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers",
 	},
 	{
@@ -554,8 +555,9 @@ var catalog = []*Provider{
 			BodyHashParam:  "bodySHA256",
 			SettingsHeader: "X-Twilio-Webhooks-Signature-Settings",
 		},
-		EventID: []Field{hdr("I-Twilio-Idempotency-Token")},
-		Docs:    "https://www.twilio.com/docs/usage/webhooks/webhooks-security",
+		EventID:       []Field{hdr("I-Twilio-Idempotency-Token")},
+		Docs:          "https://www.twilio.com/docs/usage/webhooks/webhooks-security",
+		AnswerMatters: "Twilio follows the TwiML of the answer to a call or a message",
 	},
 	{
 		Name: "twitch",

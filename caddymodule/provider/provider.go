@@ -35,6 +35,10 @@ type Provider struct {
 	Handshake Handshake
 	// Docs points at the provider's own description of its signatures.
 	Docs string
+	// AnswerMatters, where set, says why the provider acts on the body
+	// of the answer (a reply shown to a user, instructions for a call):
+	// such a delivery cannot be queued and answered on the app's behalf.
+	AnswerMatters string
 }
 
 // DefaultTolerance is the largest skew, when the config sets none,

@@ -61,9 +61,11 @@ func TestQueueConcurrencyAcrossInstances(t *testing.T) {
 // the middle 80 % of the run (the first and last attempts are the ramp:
 // the backlog building, the queue running dry), at no more than 50/s
 // plus 2 %: the limit holds across instances. And at no less than 50/s
-// minus 10 %: the backlog drains at the rate. The lower bound is looser
-// because a GCRA with burst 1 loses each slot's lateness, the round
-// trip from a waiter's wake-up to Redis (some 4 % at 50/s, measured).
+// minus 25 %: the backlog drains at about the rate. The lower bound is
+// looser because a GCRA with burst 1 loses each slot's lateness, the
+// time from a waiter's wake-up to Redis: 4 to 7 % at 50/s measured, up
+// to 17 % on a loaded 2-core machine; a rate deferred through the
+// backend, as before, drained at a third of it.
 func TestQueueRateAcrossInstances(t *testing.T) {
 	const rate = 50.0
 	events := durableSize(250, 1500)
@@ -87,7 +89,7 @@ func TestQueueRateAcrossInstances(t *testing.T) {
 	got := float64(hi-lo) / span.Seconds()
 	t.Logf("%d attempts from %d to %d in %v: %.2f/s (rate %.0f/s); whole run %.2f/s", hi-lo, lo, hi, span.Round(time.Millisecond), got, rate,
 		float64(len(starts)-1)/starts[len(starts)-1].Sub(starts[0]).Seconds())
-	if got > rate*1.02 || got < rate*0.9 {
-		t.Errorf("attempts at %.2f/s across instances, want %.0f/s, at most 2%% more and 10%% less", got, rate)
+	if got > rate*1.02 || got < rate*0.75 {
+		t.Errorf("attempts at %.2f/s across instances, want %.0f/s, at most 2%% more and 25%% less", got, rate)
 	}
 }

@@ -202,21 +202,34 @@ func (a *App) OKCount() int {
 
 // Delivered groups the attempts the app answered 2xx by event id.
 func (a *App) Delivered() map[string][]AppAttempt {
+	return a.delivered(func(at AppAttempt) string { return at.EventID })
+}
+
+func (a *App) delivered(key func(AppAttempt) string) map[string][]AppAttempt {
 	out := make(map[string][]AppAttempt)
 	for _, at := range a.Attempts() {
 		if at.OK() {
-			out[at.EventID] = append(out[at.EventID], at)
+			out[key(at)] = append(out[key(at)], at)
 		}
 	}
 	return out
 }
 
-// WaitDelivered polls until every one of ids has had a 2xx from the app,
-// or timeout passes; it returns the ids still missing.
+// WaitDelivered polls until every one of the event ids has had a 2xx
+// from the app, or timeout passes; it returns the ids still missing.
 func (a *App) WaitDelivered(ids []string, timeout time.Duration) []string {
+	return a.wait(ids, func(at AppAttempt) string { return at.EventID }, timeout)
+}
+
+// WaitDeliveryIDs is WaitDelivered for delivery ids.
+func (a *App) WaitDeliveryIDs(ids []string, timeout time.Duration) []string {
+	return a.wait(ids, func(at AppAttempt) string { return at.DeliveryID }, timeout)
+}
+
+func (a *App) wait(ids []string, key func(AppAttempt) string, timeout time.Duration) []string {
 	deadline := time.Now().Add(timeout)
 	for {
-		got := a.Delivered()
+		got := a.delivered(key)
 		var missing []string
 		for _, id := range ids {
 			if len(got[id]) == 0 {

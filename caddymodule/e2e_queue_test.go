@@ -390,3 +390,40 @@ func TestQueueReplicated(t *testing.T) {
 		t.Fatalf("status %d reason %q Retry-After %q, want 503 queue_unavailable with Retry-After", resp.StatusCode, p.Reason, resp.Header.Get("Retry-After"))
 	}
 }
+
+// TestQueueUnreplicatedRetryQueuedOnce: an event that reached the
+// primary but no replica is answered 503, yet it is stored and will be
+// delivered; the provider's retry must then be recognised by
+// idempotency, answered with that event's delivery id, and not queued
+// a second time under another id.
+func TestQueueUnreplicatedRetryQueuedOnce(t *testing.T) {
+	primary := testredis.Start(t)
+	port := primary.Addr[strings.LastIndex(primary.Addr, ":")+1:]
+	replica := testredis.StartWith(t, testredis.Options{Args: []string{"--replicaof", "127.0.0.1", port}})
+	waitFor(t, 10*time.Second, "the replica's sync", func() bool {
+		info, _ := replica.Do("INFO", "replication")
+		return strings.Contains(info, "master_link_status:up")
+	})
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Start(t, "webhook_gateway {\n redis "+primary.URL()+"\n}",
+		queueRoute("stripe", "stripe", stripeSigner.secret, "idempotency 1h", up.URL, "durability replicated"))
+	replica.Stop()
+
+	h, body := stripeEvent(t, "evt_unacked")
+	resp, got := post(t, g, "/stripe", h.Clone(), body)
+	if p := decodeProblem(t, resp, got); resp.StatusCode != http.StatusServiceUnavailable || p.Reason != "queue_unavailable" {
+		t.Fatalf("status %d reason %q, want 503 queue_unavailable", resp.StatusCode, p.Reason)
+	}
+	id := sendQueued(t, g, "/stripe", h.Clone(), body)
+	waitFor(t, 10*time.Second, "delivery", func() bool { return up.Count() > 0 })
+	time.Sleep(500 * time.Millisecond) // a second copy would arrive by now
+	var ids []string
+	for _, r := range up.Received() {
+		if string(r.Body) == body {
+			ids = append(ids, r.Header.Get("Webhook-Gateway-Delivery-Id"))
+		}
+	}
+	if len(ids) != 1 || ids[0] != id {
+		t.Fatalf("the app got the event under delivery ids %q, want once under %q", ids, id)
+	}
+}

@@ -30,7 +30,7 @@ func (h *Handler) provisionQueue() error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
-	q, err := h.app.registerQueue(h.source(), cfg)
+	q, err := h.app.registerQueue(h.source(), cfg, h.credentials)
 	if err != nil {
 		return err
 	}

@@ -427,3 +427,33 @@ func TestQueueUnreplicatedRetryQueuedOnce(t *testing.T) {
 		t.Fatalf("the app got the event under delivery ids %q, want once under %q", ids, id)
 	}
 }
+
+// TestQueueMetricsAfterAFailedReload: a reload whose queues cannot all
+// start leaves the running config in place, and the attempts of the
+// queue it kept are still counted in that config's metrics.
+func TestQueueMetricsAfterAFailedReload(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	kept := queueRoute("a", "stripe", stripeSigner.secret, "", up.URL, "")
+	g := gatewaytest.Start(t, "", kept)
+	delivered := func(want float64) {
+		t.Helper()
+		labels := map[string]string{"queue": "a", "outcome": "delivered"}
+		waitFor(t, 10*time.Second, fmt.Sprintf("%v attempts counted", want), func() bool {
+			n, err := caddymodule.MetricValue("caddy_webhook_gateway_queue_attempts_total", labels)
+			return err == nil && n == want
+		})
+	}
+	h, body := stripeEvent(t, "evt_before_failed_reload")
+	sendQueued(t, g, "/a", h, body)
+	delivered(1)
+
+	// Queue b sorts after a, so a's workers are adopted before b's fail.
+	broken := queueRoute("b", "stripe", stripeSigner.secret, "", "https://127.0.0.1:1", "tls_ca "+t.TempDir()+"/missing.pem")
+	if err := g.TryReload("", kept+broken); err == nil || !strings.Contains(err.Error(), "tls_ca") {
+		t.Fatalf("reload: %v, want it to fail on tls_ca", err)
+	}
+	h, body = stripeEvent(t, "evt_after_failed_reload")
+	id := sendQueued(t, g, "/a", h, body)
+	waitFor(t, 10*time.Second, "delivery after the failed reload", func() bool { return len(receivedFor(up, id)) == 1 })
+	delivered(2)
+}

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"cmp"
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -70,6 +71,15 @@ var queueGauges = []queueGauge{
 		}),
 }
 
+// groupsRecreated counts, per Redis queue backend, the consumer groups
+// found missing and made again (Redis restarted empty): a counter that
+// lives in the backend, which outlasts reloads, so it stays monotonic.
+var groupsRecreated = prometheus.NewDesc(prometheus.BuildFQName("caddy", "webhook_gateway", "queue_groups_recreated_total"),
+	"Consumer groups of the Redis queue found missing (Redis lost the queue's streams) and created again.", nil, nil)
+
+// recreator is a backend that counts the consumer groups it recreated.
+type recreator interface{ GroupsRecreated() uint64 }
+
 // queueCollector reports the gauges of one config's queues.
 type queueCollector struct {
 	queues *queueRegistry
@@ -81,6 +91,7 @@ func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, g := range queueGauges {
 		ch <- g.desc
 	}
+	ch <- groupsRecreated
 }
 
 // Collect implements prometheus.Collector: the queues' figures, read
@@ -90,9 +101,15 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
+	counted := false
 	for _, q := range c.queues.all() {
 		if q.backend == nil {
 			continue
+		}
+		// Every queue of a config shares the app's one backend.
+		if r, ok := q.backend.(recreator); ok && !counted {
+			counted = true
+			ch <- prometheus.MustNewConstMetric(groupsRecreated, prometheus.CounterValue, float64(r.GroupsRecreated()))
 		}
 		wg.Go(func() {
 			stats, err := q.backend.Stats(ctx, q.spec)
@@ -110,12 +127,20 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // registerQueueGauges adds the collector of the app's queues to reg.
-// Each config has its registry and its app, so a reload registers the
-// new app's queues with the new registry; the gauges need no state of
-// their own to carry over.
+// The gauges need no state of their own to carry over a reload. Where
+// two configs share a registry (an app provisioned again on one
+// context), the newest app's queues replace the old one's: those are
+// the queues that run.
 func (a *App) registerQueueGauges(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	return reg.Register(queueCollector{queues: &a.queues, logger: cmp.Or(a.logger, zap.NewNop())})
+	c := queueCollector{queues: &a.queues, logger: cmp.Or(a.logger, zap.NewNop())}
+	err := reg.Register(c)
+	var dup prometheus.AlreadyRegisteredError
+	if errors.As(err, &dup) {
+		reg.Unregister(dup.ExistingCollector)
+		err = reg.Register(c)
+	}
+	return err
 }

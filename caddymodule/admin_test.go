@@ -446,7 +446,7 @@ func TestQueueGauges(t *testing.T) {
 	got := map[string]float64{}
 	for _, fam := range families {
 		for _, m := range fam.GetMetric() {
-			if m.GetLabel()[0].GetValue() != "stripe" {
+			if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != "stripe" {
 				t.Errorf("%s labelled %v", fam.GetName(), m.GetLabel())
 			}
 			got[strings.TrimPrefix(fam.GetName(), "caddy_webhook_gateway_queue_")] = m.GetGauge().GetValue()
@@ -460,5 +460,54 @@ func TestQueueGauges(t *testing.T) {
 	}
 	if got["oldest_age_seconds"] <= 0 || got["oldest_age_seconds"] > 60 || got["bytes"] <= 0 {
 		t.Errorf("oldest age %v, bytes %v: want both positive", got["oldest_age_seconds"], got["bytes"])
+	}
+}
+
+// TestQueueGroupsRecreatedCounter: a Redis that lost the queue's streams
+// (restarted empty) shows in a counter once the workers recreate the
+// consumer group.
+func TestQueueGroupsRecreatedCounter(t *testing.T) {
+	srv := testredis.Start(t)
+	c, err := redisstore.NewClient(redisstore.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	f := newAdminFixtureOn(t, redisstore.NewQueue(c, "", zap.NewNop()), map[string]*queue.Rate{"stripe": nil})
+	q := f.queue(t, "stripe")
+	receive := func() {
+		t.Helper()
+		if _, err := q.backend.Receive(context.Background(), q.spec, "c1", 1, 0); err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+	}
+	counter := func() float64 {
+		t.Helper()
+		reg := prometheus.NewPedanticRegistry()
+		if err := f.app.registerQueueGauges(reg); err != nil {
+			t.Fatal(err)
+		}
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fam := range families {
+			if fam.GetName() == "caddy_webhook_gateway_queue_groups_recreated_total" {
+				return fam.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatal("no caddy_webhook_gateway_queue_groups_recreated_total")
+		return 0
+	}
+	receive()
+	if n := counter(); n != 0 {
+		t.Fatalf("before Redis lost the queue: %v groups recreated, want 0", n)
+	}
+	if _, err := srv.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	receive()
+	if n := counter(); n != 1 {
+		t.Fatalf("after Redis lost the queue: %v groups recreated, want 1", n)
 	}
 }

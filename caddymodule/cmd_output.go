@@ -101,8 +101,12 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
-// row writes one table row; every cell must already be safe.
+// row writes one table row; every cell must already be safe. Empty
+// cells at the end are left out, so that no line ends in padding.
 func row(w io.Writer, cells ...string) {
+	for len(cells) > 0 && cells[len(cells)-1] == "" {
+		cells = cells[:len(cells)-1]
+	}
 	fmt.Fprintln(w, strings.Join(cells, "\t"))
 }
 

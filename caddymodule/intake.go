@@ -73,14 +73,17 @@ func (h *Handler) settleRefused(r *http.Request, d *delivery, c *claim, id strin
 }
 
 // event is the delivery as the queue keeps it: the request as verified,
-// with the headers the app would get from the synchronous path.
+// with the headers the app would get from the synchronous path. Its
+// event id and type are what the log line shows, signed or not, so an
+// operator can find a delivery by the id the provider's dashboard gives;
+// the app's Webhook-Gateway-* headers still carry only signed values.
 func (h *Handler) event(r *http.Request, d *delivery, body []byte) *queue.Event {
 	ev := &queue.Event{
 		ID:        queue.NewID(d.start),
 		Queue:     h.queue.spec.Name,
 		Provider:  d.provider,
-		EventID:   r.Header.Get(HeaderEventID),
-		EventType: r.Header.Get(HeaderEventType),
+		EventID:   d.eventID,
+		EventType: d.eventType,
 		Method:    r.Method,
 		// Hop-by-hop headers and forged copies of an attempt's own are
 		// dropped by each attempt.

@@ -50,6 +50,9 @@ func (h *Handler) forwardHandshake(w http.ResponseWriter, r *http.Request, d *de
 	r.Body.Close()
 	r.Body, r.GetBody, r.ContentLength, r.TransferEncoding = http.NoBody, nil, 0, nil
 	d.body = nil
+	if h.handshakeUpstream != nil {
+		next = h.handshakeUpstream
+	}
 	err := h.forward(w, r, d, nil, next)
 	d.outcome = outcomeHandshakeForwarded
 	return err

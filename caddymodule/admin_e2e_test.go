@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
 	"github.com/webrev/webhook-gateway/internal/testredis"
 )
@@ -345,5 +346,45 @@ func TestAdminCommandsWithoutQueues(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q: want non-zero, nothing on stdout and one line containing %q", exit, out, errOut, c.want)
 			}
 		})
+	}
+}
+
+// TestAdminRedactsACustomSchemeSignature: a route's own scheme may name
+// its signature header anything; `events show` redacts it all the same,
+// since the route knows the header even where no catalog or name
+// pattern does.
+func TestAdminRedactsACustomSchemeSignature(t *testing.T) {
+	app := gatewaytest.NewUpstream(t)
+	scheme := &provider.HMAC{Header: []string{"X-Acme-Mac"}}
+	site := fmt.Sprintf("route /acme {\n\twebhook_gateway acme {\n\t\tsecret %q\n\t\tscheme hmac {\n\t\t\theader X-Acme-Mac\n\t\t}\n\t\tqueue {\n\t\t\tto %s\n\t\t}\n\t}\n}\n",
+		"acme mac secret", app.URL)
+	inst := gatewaytest.StartProcessAdmin(t, "", site)
+	cli := adminCLI{bin: gatewaytest.Binary(t), addr: inst.Admin}
+
+	body := `{"kind":"thing.happened"}`
+	m := &provider.Message{Method: http.MethodPost, Timestamp: time.Now(), Body: []byte(body), Header: http.Header{}}
+	if err := scheme.Sign("acme mac secret", m); err != nil {
+		t.Fatal(err)
+	}
+	mac := m.Header.Get("X-Acme-Mac")
+	req, err := http.NewRequest(http.MethodPost, inst.URL+"/acme", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = m.Header
+	resp, err := inst.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("Webhook-Gateway-Delivery-Id")
+	if resp.StatusCode != http.StatusOK || id == "" || mac == "" {
+		t.Fatalf("intake answered %d with delivery id %q (signature %q), want 200 and an id", resp.StatusCode, id, mac)
+	}
+	for _, args := range [][]string{{"events", "show", id}, {"events", "show", id, "--json"}, {"events", "show", id, "--body"}} {
+		out := cli.ok(t, args...)
+		if strings.Contains(out, mac) || !strings.Contains(out, "X-Acme-Mac") {
+			t.Errorf("%s shows the signature, or not the header:\n%s", strings.Join(args, " "), out)
+		}
 	}
 }

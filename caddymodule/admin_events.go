@@ -133,12 +133,12 @@ func parseFilter(status, since, limit string, now time.Time) (queue.Filter, erro
 }
 
 func (a *AdminAPI) showEvent(w http.ResponseWriter, r *http.Request, params []string) error {
-	_, ev, err := a.requestedEvent(r, params[0])
+	q, ev, err := a.requestedEvent(r, params[0])
 	if err != nil {
 		return err
 	}
 	shown := shownEvent{Event: *ev, BodySize: len(ev.Body)}
-	shown.Header = redactHeader(ev.Header)
+	shown.Header = redactHeader(ev.Header, q.secretHeaders)
 	shown.Body = nil
 	if wantBody, _ := strconv.ParseBool(r.URL.Query().Get("body")); wantBody {
 		if shown.Body, err = shownBody(ev); err != nil {

@@ -41,10 +41,10 @@ var catalogCredentials = sync.OnceValue(func() map[string]bool {
 })
 
 // secretHeader reports whether the header called name must never be
-// shown.
-func secretHeader(name string) bool {
+// shown; routes are the credential headers of the event's routes.
+func secretHeader(name string, routes map[string]bool) bool {
 	name = http.CanonicalHeaderKey(name)
-	if catalogCredentials()[name] {
+	if catalogCredentials()[name] || routes[name] {
 		return true
 	}
 	if notSecret[name] {
@@ -62,13 +62,13 @@ func secretHeader(name string) bool {
 // redactHeader returns a copy of h with every credential's value
 // replaced. The event record keeps signatures, for an app that verifies
 // them, but the admin API never shows one.
-func redactHeader(h http.Header) http.Header {
+func redactHeader(h http.Header, routes map[string]bool) http.Header {
 	if h == nil {
 		return nil
 	}
 	out := make(http.Header, len(h))
 	for name, values := range h {
-		if secretHeader(name) {
+		if secretHeader(name, routes) {
 			values = []string{redacted}
 		}
 		out[name] = append([]string(nil), values...)

@@ -52,7 +52,7 @@ type App struct {
 	// queueBackend keeps the queues' events: Redis, or process memory.
 	queueBackend queue.Backend
 	queueMetrics *queueMetrics
-	poolKeys     []string // the pools this config holds, once started
+	pools        []heldPool // the pools this config holds, once started
 	releasers    []func() error
 	logger       *zap.Logger
 }

@@ -124,7 +124,7 @@ func TestWriteEventRedactsAndEscapes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ev := hostileEvent()
 			shown := shownEvent{Event: *ev, BodySize: len(ev.Body)}
-			shown.Header = redactHeader(ev.Header)
+			shown.Header = redactHeader(ev.Header, nil)
 			if !c.withBody {
 				shown.Body = nil
 			}
@@ -209,7 +209,7 @@ func TestRedactHeader(t *testing.T) {
 		"Webhook-Gateway-Event-Id": {"evt_1"},
 		"X-Shopify-Hmac-Sha256":    {"hmac"},
 	}
-	out := redactHeader(in)
+	out := redactHeader(in, nil)
 	cases := []struct {
 		name   string
 		secret bool

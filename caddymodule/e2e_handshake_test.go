@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,4 +211,31 @@ func TestAsanaHandshakeReachesTheApp(t *testing.T) {
 	if !strings.Contains(logs, "handshake_forwarded") {
 		t.Error("the log lacks the handshake_forwarded outcome")
 	}
+}
+
+// TestQueuedRouteForwardsAsanasHandshakeToTheApp: a queued route has no
+// upstream after it, so the handshake that only the app can answer
+// (Asana's X-Hook-Secret) goes to the queue's app, synchronously, and
+// the provider gets the app's answer, not an empty 200 of the gateway's.
+func TestQueuedRouteForwardsAsanasHandshakeToTheApp(t *testing.T) {
+	var paths []string
+	var mu sync.Mutex
+	app := gatewaytest.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("X-Hook-Secret", r.Header.Get("X-Hook-Secret"))
+	})
+	g := gatewaytest.Start(t, "", queueRoute("asana", "asana", "live-asana-secret", "", app.URL+"/hooks/asana", ""))
+	resp, _ := post(t, g, "/asana", http.Header{"X-Hook-Secret": {"hs-123"}}, "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Hook-Secret") != "hs-123" {
+		t.Fatalf("status %d with X-Hook-Secret %q, want the app's 200 echoing hs-123", resp.StatusCode, resp.Header.Get("X-Hook-Secret"))
+	}
+	got := app.Received()
+	if len(got) != 1 || paths[0] != "/hooks/asana" {
+		t.Fatalf("the app got %d requests at %q, want the handshake once at /hooks/asana", len(got), paths)
+	}
+	checkHeader(t, got[0].Header, "X-Hook-Secret", "hs-123")
+	checkHeader(t, got[0].Header, "Webhook-Gateway-Verified", "false")
+	checkHeader(t, got[0].Header, "Webhook-Gateway-Delivery-Id", "")
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,4 +133,66 @@ func forEachStore(t *testing.T, test func(t *testing.T, globals string)) {
 	for _, st := range stores(t) {
 		t.Run(st.name, func(t *testing.T) { test(t, st.globals) })
 	}
+}
+
+// TestClientGatewayHeadersNeverSurvive: a client's own Webhook-Gateway-*
+// headers, whatever their name, are neither stored with a queued event
+// nor passed to the app, queued or forwarded; only the gateway's own,
+// set from signed values, are.
+func TestClientGatewayHeadersNeverSurvive(t *testing.T) {
+	forged := http.Header{
+		"Webhook-Gateway-Delivery-Id": {"forged"},
+		"Webhook-Gateway-Attempt":     {"99"},
+		"Webhook-Gateway-Replay-Of":   {"forged"},
+		"Webhook-Gateway-Replay":      {"true"},
+		"Webhook-Gateway-Tenant":      {"forged"},
+		"Webhook-Gateway-Provider":    {"forged"},
+		"Webhook-Gateway-Event-Type":  {"forged"},
+	}
+	// own are the gateway's headers each path sets itself.
+	check := func(t *testing.T, h http.Header, own map[string]string) {
+		t.Helper()
+		for name, vs := range h {
+			if !strings.HasPrefix(strings.ToLower(name), "webhook-gateway-") {
+				continue
+			}
+			if want, ok := own[name]; !ok || len(vs) != 1 || vs[0] != want {
+				t.Errorf("%s: %q, want %q (set by the gateway: %v)", name, vs, want, ok)
+			}
+		}
+	}
+	signed := map[string]string{"Webhook-Gateway-Provider": "stripe", "Webhook-Gateway-Event-Id": "evt_forged_headers", "Webhook-Gateway-Event-Type": "invoice.paid"}
+	withForged := func(t *testing.T) (http.Header, string) {
+		h, body := stripeEvent(t, "evt_forged_headers")
+		for k, v := range forged {
+			h[k] = v
+		}
+		return h, body
+	}
+
+	t.Run("queued", func(t *testing.T) {
+		forEachStore(t, func(t *testing.T, globals string) {
+			app := gatewaytest.NewUpstream(t)
+			g := gatewaytest.Start(t, globals, queueRoute("stripe", "stripe", stripeSigner.secret, "", app.URL, ""))
+			h, body := withForged(t)
+			id := sendQueued(t, g, "/stripe", h, body)
+			check(t, eventRecord(t, "stripe", id).Header, signed)
+			waitFor(t, 10*time.Second, "delivery", func() bool { return len(receivedFor(app, id)) == 1 })
+			attempt := map[string]string{"Webhook-Gateway-Delivery-Id": id, "Webhook-Gateway-Attempt": "1"}
+			maps.Copy(attempt, signed)
+			check(t, receivedFor(app, id)[0].Header, attempt)
+		})
+	})
+	t.Run("forwarded", func(t *testing.T) {
+		up := gatewaytest.NewUpstream(t)
+		g := gatewaytest.Start(t, "", stripeRoute("", up.URL))
+		h, body := withForged(t)
+		if resp, got := post(t, g, "/stripe", h, body); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d (%s), want 200", resp.StatusCode, got)
+		}
+		if n := up.Count(); n != 1 {
+			t.Fatalf("the app got %d requests, want 1", n)
+		}
+		check(t, up.Received()[0].Header, signed)
+	})
 }

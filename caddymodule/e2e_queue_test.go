@@ -390,3 +390,70 @@ func TestQueueReplicated(t *testing.T) {
 		t.Fatalf("status %d reason %q Retry-After %q, want 503 queue_unavailable with Retry-After", resp.StatusCode, p.Reason, resp.Header.Get("Retry-After"))
 	}
 }
+
+// TestQueueUnreplicatedRetryQueuedOnce: an event that reached the
+// primary but no replica is answered 503, yet it is stored and will be
+// delivered; the provider's retry must then be recognised by
+// idempotency, answered with that event's delivery id, and not queued
+// a second time under another id.
+func TestQueueUnreplicatedRetryQueuedOnce(t *testing.T) {
+	primary := testredis.Start(t)
+	port := primary.Addr[strings.LastIndex(primary.Addr, ":")+1:]
+	replica := testredis.StartWith(t, testredis.Options{Args: []string{"--replicaof", "127.0.0.1", port}})
+	waitFor(t, 10*time.Second, "the replica's sync", func() bool {
+		info, _ := replica.Do("INFO", "replication")
+		return strings.Contains(info, "master_link_status:up")
+	})
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Start(t, "webhook_gateway {\n redis "+primary.URL()+"\n}",
+		queueRoute("stripe", "stripe", stripeSigner.secret, "idempotency 1h", up.URL, "durability replicated"))
+	replica.Stop()
+
+	h, body := stripeEvent(t, "evt_unacked")
+	resp, got := post(t, g, "/stripe", h.Clone(), body)
+	if p := decodeProblem(t, resp, got); resp.StatusCode != http.StatusServiceUnavailable || p.Reason != "queue_unavailable" {
+		t.Fatalf("status %d reason %q, want 503 queue_unavailable", resp.StatusCode, p.Reason)
+	}
+	id := sendQueued(t, g, "/stripe", h.Clone(), body)
+	waitFor(t, 10*time.Second, "delivery", func() bool { return up.Count() > 0 })
+	time.Sleep(500 * time.Millisecond) // a second copy would arrive by now
+	var ids []string
+	for _, r := range up.Received() {
+		if string(r.Body) == body {
+			ids = append(ids, r.Header.Get("Webhook-Gateway-Delivery-Id"))
+		}
+	}
+	if len(ids) != 1 || ids[0] != id {
+		t.Fatalf("the app got the event under delivery ids %q, want once under %q", ids, id)
+	}
+}
+
+// TestQueueMetricsAfterAFailedReload: a reload whose queues cannot all
+// start leaves the running config in place, and the attempts of the
+// queue it kept are still counted in that config's metrics.
+func TestQueueMetricsAfterAFailedReload(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	kept := queueRoute("a", "stripe", stripeSigner.secret, "", up.URL, "")
+	g := gatewaytest.Start(t, "", kept)
+	delivered := func(want float64) {
+		t.Helper()
+		labels := map[string]string{"queue": "a", "outcome": "delivered"}
+		waitFor(t, 10*time.Second, fmt.Sprintf("%v attempts counted", want), func() bool {
+			n, err := caddymodule.MetricValue("caddy_webhook_gateway_queue_attempts_total", labels)
+			return err == nil && n == want
+		})
+	}
+	h, body := stripeEvent(t, "evt_before_failed_reload")
+	sendQueued(t, g, "/a", h, body)
+	delivered(1)
+
+	// Queue b sorts after a, so a's workers are adopted before b's fail.
+	broken := queueRoute("b", "stripe", stripeSigner.secret, "", "https://127.0.0.1:1", "tls_ca "+t.TempDir()+"/missing.pem")
+	if err := g.TryReload("", kept+broken); err == nil || !strings.Contains(err.Error(), "tls_ca") {
+		t.Fatalf("reload: %v, want it to fail on tls_ca", err)
+	}
+	h, body = stripeEvent(t, "evt_after_failed_reload")
+	id := sendQueued(t, g, "/a", h, body)
+	waitFor(t, 10*time.Second, "delivery after the failed reload", func() bool { return len(receivedFor(up, id)) == 1 })
+	delivered(2)
+}

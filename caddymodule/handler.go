@@ -148,6 +148,9 @@ type Handler struct {
 	logger   *zap.Logger
 	metrics  *metrics
 	queue    *runningQueue // with a queue block: where deliveries go
+	// handshakeUpstream, in a queued route, takes the handshakes that
+	// only the app can answer, in place of the next handler.
+	handshakeUpstream caddyhttp.Handler
 
 	// credentials are the request parts that carry the scheme's token
 	// or signatures, read once from its description.

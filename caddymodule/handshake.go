@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -49,16 +50,28 @@ func (h *Handler) forwardHandshake(w http.ResponseWriter, r *http.Request, d *de
 	r.Body.Close()
 	r.Body, r.GetBody, r.ContentLength, r.TransferEncoding = http.NoBody, nil, 0, nil
 	d.body = nil
+	if h.handshakeUpstream != nil {
+		next = h.handshakeUpstream
+	}
 	err := h.forward(w, r, d, nil, next)
 	d.outcome = outcomeHandshakeForwarded
 	return err
 }
 
-// unmark removes a client's copies of the marks of an unverified request.
+// unmark removes a client's copies of the gateway's headers, whatever
+// their name: the marks of an unverified request, and those of a queued
+// attempt (Delivery-Id, Replay-Of, …), which the app trusts and a stored
+// event would otherwise keep. The gateway sets its own afterwards.
 func unmark(h http.Header) {
-	delete(h, HeaderVerified)
-	delete(h, HeaderUnverifiedReason)
+	for name := range h {
+		if len(name) >= len(gatewayHeaderPrefix) && strings.EqualFold(name[:len(gatewayHeaderPrefix)], gatewayHeaderPrefix) {
+			delete(h, name)
+		}
+	}
 }
+
+// gatewayHeaderPrefix starts the name of every header the gateway sets.
+const gatewayHeaderPrefix = "Webhook-Gateway-"
 
 // awaitsSecret reports a route with no secret yet, whose provider hands
 // it over in a handshake that the gateway forwards (Asana): it may be

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
+	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
 	"github.com/webrev/webhook-gateway/caddymodule/store"
 )
 
@@ -25,8 +26,8 @@ const (
 
 // enqueue stores a verified, admitted delivery and answers the provider
 // at once; the app's workers deliver it. A 2xx is only ever sent for an
-// event that is stored: when the backend refuses or fails, the claim is
-// released and the provider told to retry. A claim held is completed
+// event that is stored: when the backend refuses or fails, the provider
+// is told to retry (see settleRefused for its claim). A claim held is completed
 // with the answer, so a redelivery is answered from the store with the
 // same delivery id and never queued twice.
 func (h *Handler) enqueue(w http.ResponseWriter, r *http.Request, d *delivery, c *claim, body []byte) error {
@@ -35,9 +36,7 @@ func (h *Handler) enqueue(w http.ResponseWriter, r *http.Request, d *delivery, c
 	err := h.queue.backend.Enqueue(ctx, h.queue.spec, ev)
 	cancel()
 	if err != nil {
-		if c != nil {
-			h.release(r, d, c)
-		}
+		h.settleRefused(r, d, c, ev.ID, err)
 		return h.refuseEnqueue(w, d, err)
 	}
 	d.outcome, d.deliveryID = outcomeQueued, ev.ID
@@ -54,6 +53,23 @@ func (h *Handler) enqueue(w http.ResponseWriter, r *http.Request, d *delivery, c
 	w.WriteHeader(resp.Status)
 	_, err = w.Write(resp.Body)
 	return err
+}
+
+// settleRefused settles the claim of an event the provider is refused:
+// released, so that its retry is queued, unless the event was stored
+// all the same (on a primary no replica acknowledged, which delivers
+// it): then the retry is answered with its delivery id, not queued
+// again under another.
+func (h *Handler) settleRefused(r *http.Request, d *delivery, c *claim, id string, err error) {
+	if c == nil {
+		return
+	}
+	if errors.Is(err, redisstore.ErrNotReplicated) {
+		d.deliveryID = id
+		h.complete(r, d, c, queuedAnswer(id, h.Queue.Answer))
+		return
+	}
+	h.release(r, d, c)
 }
 
 // event is the delivery as the queue keeps it: the request as verified,

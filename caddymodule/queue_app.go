@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
 	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
 )
@@ -47,8 +48,9 @@ type pooledQueue struct{ *queue.Memory }
 func (pooledQueue) Destruct() error { return nil }
 
 // registerQueue adds a handler's queue to the config's registry, with
-// the backend the app keeps its events in.
-func (a *App) registerQueue(name string, cfg *queue.Config) (*runningQueue, error) {
+// the backend the app keeps its events in and the handler's credential
+// headers, which the admin API redacts.
+func (a *App) registerQueue(name string, cfg *queue.Config, creds provider.Credentials) (*runningQueue, error) {
 	if _, local := a.queueBackend.(*queue.Memory); local && cfg.Durability == "replicated" {
 		return nil, fmt.Errorf("queue %q: durability replicated needs redis, with a replica", name)
 	}
@@ -57,6 +59,7 @@ func (a *App) registerQueue(name string, cfg *queue.Config) (*runningQueue, erro
 		return nil, err
 	}
 	q.backend = a.queueBackend
+	a.queues.noteSecretHeaders(q, creds)
 	return q, nil
 }
 

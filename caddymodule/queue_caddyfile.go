@@ -39,6 +39,9 @@ func (h *Handler) unmarshalQueue(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.Errf("queue takes no arguments: its name is the handler's source")
 	}
+	if h.Queue != nil {
+		return d.Errf("a second queue block: a handler has one queue")
+	}
 	cfg := new(queue.Config)
 	var retry, schedule bool
 	for nesting := d.Nesting(); d.NextBlock(nesting); {

@@ -31,6 +31,7 @@ func TestQueueCaddyfileErrors(t *testing.T) {
 		{"to_two_args", "to http://a http://b", []string{"wrong argument count", "Caddyfile:5"}},
 		{"unknown_option", to + "retries 3", []string{`unknown queue option "retries"`, "Caddyfile:6"}},
 		{"queue_with_argument", "", nil},
+		{"second_queue", "", nil},
 		{"bad_timeout", to + "timeout soon", []string{`bad duration "soon"`, "Caddyfile:6"}},
 		{"bad_retry_attempts", to + "retry many 5s 6h", []string{`bad retry attempts "many"`, "Caddyfile:6"}},
 		{"zero_retry_attempts", to + "retry 0", []string{`bad retry attempts "0"`, "Caddyfile:6"}},
@@ -65,9 +66,13 @@ func TestQueueCaddyfileErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			src := queueSite(c.block)
 			want := c.want
-			if c.name == "queue_with_argument" {
+			switch c.name {
+			case "queue_with_argument":
 				src = strings.Replace(queueSite(to), "queue {", "queue orders {", 1)
 				want = []string{"queue takes no arguments", "Caddyfile:4"}
+			case "second_queue":
+				src = strings.Replace(queueSite(to), "\t\tqueue {", "\t\tqueue {\n"+to+"\n\t\t}\n\t\tqueue {", 1)
+				want = []string{"a second queue block", "Caddyfile:8"}
 			}
 			_, err := gatewaytest.Adapt(src)
 			if err == nil {

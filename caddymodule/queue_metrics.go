@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,12 +49,34 @@ func registerQueueMetrics(reg *prometheus.Registry) (*queueMetrics, error) {
 
 // queueObserver is a pool's queue.Observer. A pool outlives the config
 // that started it, so each config that adopts the pool points it at its
-// own metrics.
+// own metrics, and one that stops gives it back to the config before:
+// a reload that fails to start leaves the running config counting.
 type queueObserver struct {
+	mu      sync.Mutex
+	users   []*queueMetrics // of the configs holding the pool, latest last
 	metrics atomic.Pointer[queueMetrics]
 }
 
-func (o *queueObserver) use(m *queueMetrics) { o.metrics.Store(m) }
+func (o *queueObserver) use(m *queueMetrics) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.users = append(o.users, m)
+	o.metrics.Store(m)
+}
+
+// drop forgets the metrics of a config that let go of the pool.
+func (o *queueObserver) drop(m *queueMetrics) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if i := slices.Index(o.users, m); i >= 0 {
+		o.users = slices.Delete(o.users, i, i+1)
+	}
+	var latest *queueMetrics
+	if n := len(o.users); n > 0 {
+		latest = o.users[n-1]
+	}
+	o.metrics.Store(latest)
+}
 
 // Attempted implements queue.Observer.
 func (o *queueObserver) Attempted(name string, a queue.Attempt, outcome queue.Outcome) {

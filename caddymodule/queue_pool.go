@@ -79,9 +79,16 @@ func (a *App) startPool(q *runningQueue) (created bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	v.(pooledPool).observer.use(a.queueMetrics)
-	a.poolKeys = append(a.poolKeys, key)
+	obs := v.(pooledPool).observer
+	obs.use(a.queueMetrics)
+	a.pools = append(a.pools, heldPool{key, obs})
 	return !loaded, nil
+}
+
+// heldPool is a pool a config holds: its key and its observer.
+type heldPool struct {
+	key      string
+	observer *queueObserver
 }
 
 // consumer names this process to the backends, the same for every
@@ -102,12 +109,13 @@ func poolKey(q *runningQueue) (string, error) {
 // drains them. Safe to call more than once.
 func (a *App) stopQueues() error {
 	var errs []error
-	for _, key := range a.poolKeys {
-		if _, err := pools.Delete(key); err != nil {
+	for _, p := range a.pools {
+		p.observer.drop(a.queueMetrics)
+		if _, err := pools.Delete(p.key); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	a.poolKeys = nil
+	a.pools = nil
 	if len(errs) > 0 {
 		return fmt.Errorf("draining queues: %v", errs)
 	}

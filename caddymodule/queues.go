@@ -2,10 +2,12 @@ package caddymodule
 
 import (
 	"fmt"
+	"net/http"
 	"reflect"
 	"sort"
 	"sync"
 
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
 )
 
@@ -15,6 +17,10 @@ type runningQueue struct {
 	spec    *queue.Spec
 	config  *queue.Config
 	backend queue.Backend
+	// secretHeaders are the token and signature headers of the routes
+	// that feed the queue (a custom scheme's may be named anything):
+	// never shown, like those of the catalog.
+	secretHeaders map[string]bool
 }
 
 // queueRegistry holds the queues of one config, by name.
@@ -41,6 +47,20 @@ func (r *queueRegistry) register(spec *queue.Spec, cfg *queue.Config) (*runningQ
 	q := &runningQueue{spec: spec, config: cfg}
 	r.queues[spec.Name] = q
 	return q, nil
+}
+
+// noteSecretHeaders adds the credential headers of a route feeding q.
+func (r *queueRegistry) noteSecretHeaders(q *runningQueue, c provider.Credentials) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, list := range [][]string{c.TokenHeaders, c.SignatureHeaders} {
+		for _, name := range list {
+			if q.secretHeaders == nil {
+				q.secretHeaders = make(map[string]bool)
+			}
+			q.secretHeaders[http.CanonicalHeaderKey(name)] = true
+		}
+	}
 }
 
 // byName returns the queue called name.

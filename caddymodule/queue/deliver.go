@@ -66,6 +66,10 @@ func newDeliverer(c *Config) (*deliverer, error) {
 	}, nil
 }
 
+// ClientTLS is the TLS of requests to an https To (tls_ca,
+// tls_insecure_skip_verify); nil for the system's defaults.
+func (c *Config) ClientTLS() (*tls.Config, error) { return clientTLS(c) }
+
 // clientTLS is the TLS of attempts to an https To; nil for the
 // system's defaults.
 func clientTLS(c *Config) (*tls.Config, error) {

@@ -194,6 +194,12 @@ func (g *Gateway) Reload(t testing.TB, globals, site string) {
 	}
 }
 
+// TryReload is Reload for a config that may fail to load, which leaves
+// the running one in place, as Caddy does.
+func (g *Gateway) TryReload(globals, site string) error {
+	return load(g.config(globals, site))
+}
+
 // config is the whole Caddyfile: test-friendly globals (no admin
 // endpoint unless asked for, no trust-store changes, storage and logs in
 // the temp dir), one HTTPS site with a certificate from Caddy's local CA

@@ -189,7 +189,7 @@ func StartWith(t testing.TB, c Config) *Gateway {
 // config change would.
 func (g *Gateway) Reload(t testing.TB, globals, site string) {
 	t.Helper()
-	if err := load(g.config(Config{Globals: globals, Site: site, Admin: g.Admin != ""})); err != nil {
+	if err := g.TryReload(globals, site); err != nil {
 		t.Fatalf("reloading Caddy config: %v", err)
 	}
 }
@@ -197,7 +197,7 @@ func (g *Gateway) Reload(t testing.TB, globals, site string) {
 // TryReload is Reload for a config that may fail to load, which leaves
 // the running one in place, as Caddy does.
 func (g *Gateway) TryReload(globals, site string) error {
-	return load(g.config(globals, site))
+	return load(g.config(Config{Globals: globals, Site: site, Admin: g.Admin != ""}))
 }
 
 // config is the whole Caddyfile: test-friendly globals (no admin

@@ -247,7 +247,7 @@ func checkNoLoss(t *testing.T, app *gatewaytest.App, inst *gatewaytest.Instance,
 		}
 		if ids := checkAttempts(t, s, ats); ids > 1 {
 			twice++
-			t.Logf("queued twice: event %s reached the app under %d delivery ids (the intake answer named %s)", s.EventID, ids, s.DeliveryID)
+			t.Errorf("queued twice: event %s reached the app under %d delivery ids (the intake answer named %s)", s.EventID, ids, s.DeliveryID)
 		}
 		var oks []gatewaytest.AppAttempt
 		for _, at := range ats {
@@ -283,9 +283,10 @@ func checkNoLoss(t *testing.T, app *gatewaytest.App, inst *gatewaytest.Instance,
 // checkAttempts checks every attempt of one event: the body byte for
 // byte, the delivery id sent as Idempotency-Key, the method and the path
 // of `to`. It returns how many delivery ids the event came under: more
-// than one when the intake stored it but its answer was lost (a gateway
-// killed between storing the event and completing the idempotency
-// claim), so that the provider's retry was queued again.
+// than one would mean the provider's retry was queued again after its
+// first intake stored the event but lost its answer (a gateway killed
+// between storing the event and completing the idempotency claim),
+// which the queue's dedup key prevents.
 func checkAttempts(t *testing.T, s gatewaytest.Sent, ats []gatewaytest.AppAttempt) int {
 	t.Helper()
 	want := sha256.Sum256(s.Body)

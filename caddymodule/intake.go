@@ -32,6 +32,11 @@ const (
 // same delivery id and never queued twice.
 func (h *Handler) enqueue(w http.ResponseWriter, r *http.Request, d *delivery, c *claim, body []byte) error {
 	ev := h.event(r, d, body)
+	if c != nil {
+		// Should this gateway die before the claim records the answer,
+		// the provider's retry finds the event stored under this key.
+		ev.DedupKey = c.key
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), enqueueTimeout)
 	err := h.queue.backend.Enqueue(ctx, h.queue.spec, ev)
 	cancel()

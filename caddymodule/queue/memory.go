@@ -57,6 +57,10 @@ func (m *Memory) Enqueue(ctx context.Context, q *Spec, ev *Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mq := m.queue(q, m.now())
+	if id, ok := mq.dedup[ev.DedupKey]; ok && ev.DedupKey != "" {
+		ev.ID = id
+		return nil
+	}
 	if mq.records[ev.ID] != nil {
 		return fmt.Errorf("queue: enqueue %q: id already stored", ev.ID)
 	}
@@ -72,6 +76,9 @@ func (m *Memory) Enqueue(ctx context.Context, q *Spec, ev *Event) error {
 		ev.Budget = q.Attempts
 	}
 	ev.Queue, ev.Partition, ev.Status = q.Name, 0, StatusQueued
+	if ev.DedupKey != "" {
+		mq.dedup[ev.DedupKey] = ev.ID
+	}
 	mq.admit(q, copyEvent(ev, true))
 	return nil
 }

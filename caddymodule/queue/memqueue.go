@@ -56,6 +56,8 @@ type memQueue struct {
 	// wake is closed, and replaced, when something may have become due.
 	wake  chan struct{}
 	slots map[string]time.Time // token → until
+	// dedup maps the DedupKey of each kept event to its id.
+	dedup map[string]string
 }
 
 func newMemQueue() *memQueue {
@@ -67,6 +69,7 @@ func newMemQueue() *memQueue {
 		done:    map[Status]*list.List{StatusDelivered: list.New(), StatusDead: list.New()},
 		wake:    make(chan struct{}),
 		slots:   map[string]time.Time{},
+		dedup:   map[string]string{},
 	}
 }
 
@@ -269,6 +272,9 @@ func (mq *memQueue) expire(q *Spec, now time.Time, limit int) {
 
 func (mq *memQueue) forget(r *memRecord) {
 	delete(mq.records, r.ev.ID)
+	if k := r.ev.DedupKey; k != "" && mq.dedup[k] == r.ev.ID {
+		delete(mq.dedup, k)
+	}
 	r.gone = true
 	mq.goneN++
 	if mq.goneN > 64 && mq.goneN > len(mq.intake)/2 {

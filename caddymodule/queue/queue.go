@@ -77,6 +77,13 @@ type Event struct {
 	// ReplayOf is the delivery id this event replays, for a replay of
 	// an event the app had already answered 2xx.
 	ReplayOf string `json:"replay_of,omitempty"`
+	// DedupKey is the delivery's idempotency key at intake, if any. An
+	// event enqueued with the key of an event still kept is not stored
+	// again: Enqueue gives it that event's id instead. It catches what
+	// the idempotency claim cannot: a gateway that died after storing
+	// the event and before recording the provider's answer, whose
+	// provider then sent the event again.
+	DedupKey string `json:"-"`
 
 	ReceivedAt time.Time `json:"received_at"`
 	Status     Status    `json:"status"`
@@ -230,7 +237,9 @@ type Backend interface {
 	// Enqueue stores ev (ID, Queue, ReceivedAt, Budget set, Status
 	// queued) and makes it ready, or holds it behind the event before it
 	// of the same order key. It fails with ErrFull, storing nothing,
-	// when the queue is at MaxQueued or MaxQueuedBytes.
+	// when the queue is at MaxQueued or MaxQueuedBytes. When an event
+	// with ev.DedupKey is still kept, it stores nothing and sets ev.ID to
+	// that event's id.
 	Enqueue(ctx context.Context, q *Spec, ev *Event) error
 
 	// Receive leases up to max events that are due, waiting up to wait

@@ -145,6 +145,10 @@ func partition(q *queue.Spec, ev *queue.Event) int {
 	if q.Ordered && ev.OrderKey != "" {
 		return hashPartition(ev.OrderKey, q.Partitions)
 	}
+	// A resent event must meet its first copy's dedup key.
+	if ev.DedupKey != "" {
+		return hashPartition(ev.DedupKey, q.Partitions)
+	}
 	return hashPartition(ev.ID, q.Partitions)
 }
 

@@ -29,15 +29,22 @@ func (q *Queue) Enqueue(ctx context.Context, spec *queue.Spec, ev *queue.Event) 
 	p := partition(spec, ev)
 	keys := []string{q.stream(spec.Name, p)}
 	args := []any{q.base(spec.Name, p), ev.ID,
-		share(spec.MaxQueued, spec.Partitions), share(spec.MaxQueuedBytes, spec.Partitions), ev.Size(), ev.ReceivedAt.UnixMicro()}
+		share(spec.MaxQueued, spec.Partitions), share(spec.MaxQueuedBytes, spec.Partitions), ev.Size(), ev.ReceivedAt.UnixMicro(),
+		// The key outlives any event it can point to.
+		ev.DedupKey, (spec.Retention + spec.DeadRetention).Milliseconds()}
 	args = append(args, eventFields(spec, ev)...)
-	var stored int
+	var reply any
 	var err error
 	if spec.WaitReplicas > 0 {
-		stored, err = q.enqueueReplicated(ctx, spec, keys, args)
+		reply, err = q.enqueueReplicated(ctx, spec, keys, args)
 	} else {
-		stored, err = enqueueScript.Run(ctx, q.client.rdb, keys, args...).Int()
+		reply, err = enqueueScript.Run(ctx, q.client.rdb, keys, args...).Result()
 	}
+	if first, ok := reply.(string); ok && err == nil {
+		ev.ID = first
+		return nil
+	}
+	stored, _ := reply.(int64)
 	switch {
 	case err != nil:
 		return fmt.Errorf("queue: enqueue: %w", err)
@@ -64,15 +71,15 @@ func share(total int64, partitions int) int64 {
 
 // enqueueReplicated runs the script and WAIT on one connection, since
 // WAIT counts the replicas that have the writes of its own connection.
-func (q *Queue) enqueueReplicated(ctx context.Context, spec *queue.Spec, keys []string, args []any) (int, error) {
+func (q *Queue) enqueueReplicated(ctx context.Context, spec *queue.Spec, keys []string, args []any) (any, error) {
 	conn, err := q.connFor(ctx, keys[0])
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	stored, err := enqueueScript.Run(ctx, conn, keys, args...).Int()
-	if err != nil || stored != 1 {
-		return stored, err
+	reply, err := enqueueScript.Run(ctx, conn, keys, args...).Result()
+	if stored, ok := reply.(int64); err != nil || !ok || stored != 1 {
+		return reply, err
 	}
 	acked, err := conn.Wait(ctx, spec.WaitReplicas, spec.WaitTimeout).Result()
 	if err != nil {
@@ -81,7 +88,7 @@ func (q *Queue) enqueueReplicated(ctx context.Context, spec *queue.Spec, keys []
 	if acked < int64(spec.WaitReplicas) {
 		return 0, fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, acked, spec.WaitReplicas, spec.WaitTimeout)
 	}
-	return stored, nil
+	return reply, nil
 }
 
 // connFor is one connection to the primary that serves key.

@@ -111,9 +111,11 @@ end
 
 // enqueueScript stores a new event and makes it ready, or holds it
 // behind its order key. ARGV: base, id, max queued, max bytes, size,
-// received µs, then the event's fields and values. Returns 1 stored,
-// 0 full, -1 another event has the id. The same event again (go-redis
-// resends a command whose reply was lost) is stored already: 1.
+// received µs, dedup key or "", dedup ms, then the event's fields and
+// values. Returns 1 stored, 0 full, -1 another event has the id, or the
+// id of the kept event that has the dedup key (nothing stored). The
+// same event again (go-redis resends a command whose reply was lost) is
+// stored already: 1.
 var enqueueScript = redis.NewScript(luaEvents + `
 local id = ARGV[2]
 local ev = evkey(id)
@@ -121,11 +123,17 @@ if redis.call('EXISTS', ev) == 1 then
   if redis.call('HGET', ev, 'rs') == ARGV[6] then return 1 end
   return -1
 end
+local dd = ARGV[7] ~= '' and base .. 'dd:' .. ARGV[7]
+if dd then
+  local first = redis.call('GET', dd)
+  if first and redis.call('EXISTS', evkey(first)) == 1 then return first end
+end
 local live, cnt = base .. 'live', base .. 'cnt'
 local size = tonumber(ARGV[5])
 if redis.call('ZCARD', live) >= tonumber(ARGV[3]) then return 0 end
 if tonumber(redis.call('HGET', cnt, 'b') or 0) + size > tonumber(ARGV[4]) then return 0 end
-redis.call('HSET', ev, unpack(ARGV, 7))
+redis.call('HSET', ev, unpack(ARGV, 9))
+if dd then redis.call('SET', dd, id, 'PX', ARGV[8]) end
 redis.call('ZADD', base .. 'idx', ARGV[6], id)
 redis.call('ZADD', live, ARGV[6], id)
 redis.call('HINCRBY', cnt, 'b', size)

@@ -351,3 +351,33 @@ func testEnqueueFillsIn(t *testing.T, s *suite) {
 	e.mustSettle(e.lease(ev), queue.Retry, time.Now())
 	e.check(e.get(ev.ID), queue.StatusRetrying, 1)
 }
+
+// testDedupKey: an event enqueued again under the dedup key of one still
+// kept (the provider's retry after a gateway died between storing the
+// event and recording its answer) is not stored twice: Enqueue hands
+// back the first event's id, before and after delivery. Other keys, and
+// no key, are stored.
+func testDedupKey(t *testing.T, s *suite) {
+	e := s.env(t)
+	first, again := e.event(`{"n":1}`, ""), e.event(`{"n":1}`, "")
+	first.DedupKey, again.DedupKey = "evt_1", "evt_1"
+	firstID, againID := first.ID, again.ID
+	e.enqueue(first, again)
+	if again.ID != firstID {
+		t.Fatalf("the resent event got id %s, want the first event's %s", again.ID, firstID)
+	}
+	e.gone(againID)
+	if got := e.stats().Queued; got != 1 {
+		t.Fatalf("%d queued, want 1: the resent event is stored once", got)
+	}
+	e.mustSettle(e.lease(first), queue.Delivered, time.Time{})
+	resent, other, keyless := e.event(`{"n":1}`, ""), e.event(`{"n":2}`, ""), e.event(`{"n":3}`, "")
+	resent.DedupKey, other.DedupKey = "evt_1", "evt_2"
+	e.enqueue(resent, other, keyless)
+	if resent.ID != firstID {
+		t.Fatalf("after delivery the resent event got id %s, want %s", resent.ID, firstID)
+	}
+	if got := e.stats().Queued; got != 2 {
+		t.Fatalf("%d queued, want 2: another key and no key are stored", got)
+	}
+}

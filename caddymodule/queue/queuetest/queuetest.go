@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) queue.Backend, opts Options) {
 	}{
 		{"deliver", testDeliver},
 		{"enqueue_fills_in", testEnqueueFillsIn},
+		{"dedup_key", testDedupKey},
 		{"receive_max", testReceiveMax},
 		{"receive_wakes_on_intake", testReceiveWakes},
 		{"receive_honours_cancel", testReceiveCancel},

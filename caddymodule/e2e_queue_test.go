@@ -362,17 +362,24 @@ func testQueueRate(t *testing.T, globals string) {
 	}
 }
 
-// TestQueueReplicated: with durability replicated, the provider's 2xx
-// waits for a replica to hold the event; without a replica to
-// acknowledge it, intake fails closed with 503 and Retry-After.
-func TestQueueReplicated(t *testing.T) {
-	primary := testredis.Start(t)
+// startReplicated starts a Redis primary and a replica in sync with it.
+func startReplicated(t *testing.T) (primary, replica *testredis.Server) {
+	t.Helper()
+	primary = testredis.Start(t)
 	port := primary.Addr[strings.LastIndex(primary.Addr, ":")+1:]
-	replica := testredis.StartWith(t, testredis.Options{Args: []string{"--replicaof", "127.0.0.1", port}})
+	replica = testredis.StartWith(t, testredis.Options{Args: []string{"--replicaof", "127.0.0.1", port}})
 	waitFor(t, 10*time.Second, "the replica's sync", func() bool {
 		info, _ := replica.Do("INFO", "replication")
 		return strings.Contains(info, "master_link_status:up")
 	})
+	return primary, replica
+}
+
+// TestQueueReplicated: with durability replicated, the provider's 2xx
+// waits for a replica to hold the event; without a replica to
+// acknowledge it, intake fails closed with 503 and Retry-After.
+func TestQueueReplicated(t *testing.T) {
+	primary, replica := startReplicated(t)
 	up := gatewaytest.NewUpstream(t)
 	g := gatewaytest.Start(t, "webhook_gateway {\n redis "+primary.URL()+"\n}",
 		queueRoute("stripe", "stripe", stripeSigner.secret, "idempotency 1h", up.URL, "durability replicated"))
@@ -397,13 +404,7 @@ func TestQueueReplicated(t *testing.T) {
 // idempotency, answered with that event's delivery id, and not queued
 // a second time under another id.
 func TestQueueUnreplicatedRetryQueuedOnce(t *testing.T) {
-	primary := testredis.Start(t)
-	port := primary.Addr[strings.LastIndex(primary.Addr, ":")+1:]
-	replica := testredis.StartWith(t, testredis.Options{Args: []string{"--replicaof", "127.0.0.1", port}})
-	waitFor(t, 10*time.Second, "the replica's sync", func() bool {
-		info, _ := replica.Do("INFO", "replication")
-		return strings.Contains(info, "master_link_status:up")
-	})
+	primary, replica := startReplicated(t)
 	up := gatewaytest.NewUpstream(t)
 	g := gatewaytest.Start(t, "webhook_gateway {\n redis "+primary.URL()+"\n}",
 		queueRoute("stripe", "stripe", stripeSigner.secret, "idempotency 1h", up.URL, "durability replicated"))

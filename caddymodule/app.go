@@ -131,17 +131,25 @@ func (pooledMemory) Destruct() error { return nil }
 // bounds; each role has its own, so their budgets stay apart.
 func (a *App) acquireMemory(role string, cfg store.MemoryConfig) (*store.Memory, error) {
 	key := fmt.Sprintf("%s:%d:%d", role, cfg.MaxEntries, cfg.MaxBytes)
-	v, _, err := memories.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return pooledMemory{store.NewMemory(cfg)}, nil
-	})
+	v, err := a.acquirePooled(key, func() caddy.Destructor { return pooledMemory{store.NewMemory(cfg)} })
 	if err != nil {
 		return nil, fmt.Errorf("opening %s memory store: %w", role, err)
+	}
+	return v.(pooledMemory).Memory, nil
+}
+
+// acquirePooled returns what memories holds under key, made by open the
+// first time, and gives it back when the app is cleaned up.
+func (a *App) acquirePooled(key string, open func() caddy.Destructor) (any, error) {
+	v, _, err := memories.LoadOrNew(key, func() (caddy.Destructor, error) { return open(), nil })
+	if err != nil {
+		return nil, err
 	}
 	a.releasers = append(a.releasers, func() error {
 		_, err := memories.Delete(key)
 		return err
 	})
-	return v.(pooledMemory).Memory, nil
+	return v, nil
 }
 
 // Validate checks the Redis settings as Provision resolved them; Caddy

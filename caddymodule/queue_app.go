@@ -21,16 +21,10 @@ const durabilityCheckTimeout = 3 * time.Second
 // store, lives across config reloads.
 func (a *App) provisionQueueBackend() error {
 	if a.redis == nil {
-		v, _, err := memories.LoadOrNew("queue", func() (caddy.Destructor, error) {
-			return pooledQueue{new(queue.Memory)}, nil
-		})
+		v, err := a.acquirePooled("queue", func() caddy.Destructor { return pooledQueue{new(queue.Memory)} })
 		if err != nil {
 			return fmt.Errorf("opening the memory queue: %w", err)
 		}
-		a.releasers = append(a.releasers, func() error {
-			_, err := memories.Delete("queue")
-			return err
-		})
 		a.queueBackend = v.(pooledQueue).Memory
 		return nil
 	}

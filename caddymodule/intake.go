@@ -91,9 +91,10 @@ func (h *Handler) event(r *http.Request, d *delivery, body []byte) *queue.Event 
 		EventType: d.eventType,
 		Method:    r.Method,
 		// Hop-by-hop headers and forged copies of an attempt's own are
-		// dropped by each attempt.
-		Header:     r.Header.Clone(),
-		Body:       append([]byte(nil), body...), // the buffer goes back to its pool
+		// dropped by each attempt. Enqueue copies the headers and the
+		// body (still the pooled buffer) before it returns.
+		Header:     r.Header,
+		Body:       body,
 		ReceivedAt: d.start,
 		Status:     queue.StatusQueued,
 		Budget:     h.queue.spec.Attempts,

@@ -239,7 +239,8 @@ type Backend interface {
 	// of the same order key. It fails with ErrFull, storing nothing,
 	// when the queue is at MaxQueued or MaxQueuedBytes. When an event
 	// with ev.DedupKey is still kept, it stores nothing and sets ev.ID to
-	// that event's id.
+	// that event's id. It keeps nothing of ev past the call (it copies
+	// or encodes the body and headers), so the caller may reuse them.
 	Enqueue(ctx context.Context, q *Spec, ev *Event) error
 
 	// Receive leases up to max events that are due, waiting up to wait

@@ -20,6 +20,18 @@ const (
 	// ReasonUnsignedBody: the signature is of a kind that cannot cover
 	// this body (a URL-and-form signature over a JSON body).
 	ReasonUnsignedBody Reason = "unsigned_body"
+	// ReasonKeyNotAllowed: the message names a key location (SNS's
+	// SigningCertURL) that the rules refuse; nothing was fetched.
+	ReasonKeyNotAllowed Reason = "key_url_not_allowed"
+	// ReasonKeyUnavailable: the key the signature needs could not be
+	// fetched now (timeout, error status, failure kept for a while). The
+	// delivery may be genuine, so it is answered 503 for the provider
+	// to retry.
+	ReasonKeyUnavailable Reason = "key_unavailable"
+	// ReasonNotAllowed: the signature holds but the sender is not one
+	// the route accepts (an SNS topic or Pub/Sub service account not
+	// configured).
+	ReasonNotAllowed Reason = "sender_not_allowed"
 )
 
 // Error is a refusal. Detail is written for the sender's operator: it may

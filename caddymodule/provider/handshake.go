@@ -26,6 +26,12 @@ type HandshakeConfig struct {
 	// VerifyToken is the token some providers echo back in an unsigned
 	// challenge (Meta's hub.verify_token).
 	VerifyToken string
+	// Keys makes the outbound calls a handshake needs (confirming an
+	// AWS SNS subscription), under the same URL rules as key fetches.
+	Keys KeySource
+	// Topics are the AWS SNS topic ARNs a route accepts: only their
+	// subscriptions are confirmed.
+	Topics []string
 }
 
 // Handshake answers a provider's endpoint-verification challenge, so

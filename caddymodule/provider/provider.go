@@ -39,6 +39,10 @@ type Provider struct {
 	// of the answer (a reply shown to a user, instructions for a call):
 	// such a delivery cannot be queued and answered on the app's behalf.
 	AnswerMatters string
+	// Secretless says the provider needs no configured secret: its
+	// signatures are checked with keys fetched at run time (AWS SNS,
+	// Google Pub/Sub push).
+	Secretless bool
 }
 
 // DefaultTolerance is the largest skew, when the config sets none,

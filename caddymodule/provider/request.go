@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"net/http"
 	"time"
 )
@@ -16,6 +17,17 @@ type Request struct {
 	Body   []byte
 	// Now is the verification clock; tests pin it to a vector's time.
 	Now time.Time
+	// Context is the request's: a verifier that waits for a key fetch
+	// stops waiting when it ends. Nil means context.Background().
+	Context context.Context
+}
+
+// Ctx returns the request's context, never nil.
+func (r *Request) Ctx() context.Context {
+	if r.Context == nil {
+		return context.Background()
+	}
+	return r.Context
 }
 
 // Verified is what a successful verification authenticated. Every later
@@ -131,6 +143,27 @@ type VerifierConfig struct {
 	// WebhookID is the provider's id for the subscription, which some
 	// sign (PayPal's webhook_id).
 	WebhookID string
+
+	// Keys fetches keys for providers that verify with a fetched key
+	// (Provider.Secretless ones and Plaid); nil for the others, and
+	// such a provider's verifier refuses to build without it.
+	Keys KeySource
+	// KeysURL replaces the provider's default key location (a JWKS URL,
+	// an API's base URL); its host must then be allowed by the
+	// KeySource's configuration.
+	KeysURL string
+	// Topics lists the AWS SNS topic ARNs a route accepts; a message
+	// from any other topic is refused before anything is fetched.
+	Topics []string
+	// Audience is the aud claim a token must carry (Google Pub/Sub
+	// push); empty means the request's public URL.
+	Audience string
+	// ServiceAccount is the email claim a token must carry (the service
+	// account of a Google Pub/Sub push subscription).
+	ServiceAccount string
+	// ClientID identifies the account to a key API that needs one
+	// (Plaid's client_id; the route's secret is the API secret).
+	ClientID string
 }
 
 // Description is a human summary of a scheme, for `webhook-gateway providers`.

@@ -43,6 +43,11 @@ type Provider struct {
 	// signatures are checked with keys fetched at run time (AWS SNS,
 	// Google Pub/Sub push).
 	Secretless bool
+	// Options names the route options of VerifierConfig's key-fetch
+	// group that the provider reads ("topics", "audience",
+	// "service_account", "client_id", "keys_url"); a route that sets one
+	// its provider does not read is refused at config time.
+	Options []string
 }
 
 // DefaultTolerance is the largest skew, when the config sets none,

@@ -89,8 +89,8 @@ const (
 
 // Keys of the providers that sign with a private key, made per run.
 var (
-	discordPublic, discordSeed = ed25519Keys()
-	otherDiscordPublic, _      = ed25519Keys()
+	discordPublic, discordSeed      = ed25519Keys()
+	otherDiscordPublic, _           = ed25519Keys()
 	sendgridPrivate, sendgridPublic = ecdsaKeys()
 	_, otherSendgridPublic          = ecdsaKeys()
 )

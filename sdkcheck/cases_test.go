@@ -147,34 +147,14 @@ var cases = []sdkCase{
 			return err
 		},
 	},
-	{
+	standardCase(sdkCase{
 		name: "svix", provider: "svix", secret: whsec, wrong: wrongWhsec,
 		body: `{"type":"invoice.paid","data":{"id":1}}`,
-		sign: func(key string, body []byte, at time.Time, id string) (http.Header, error) {
-			return signStandard(svix.NewWebhook, "svix-", key, body, at, id)
-		},
-		verify: func(d delivery, key string) error {
-			wh, err := svix.NewWebhook(key)
-			if err != nil {
-				return err
-			}
-			return wh.Verify(d.Body, d.Header)
-		},
-	},
-	{
+	}, svix.NewWebhook, "svix-"),
+	standardCase(sdkCase{
 		name: "standard-webhooks", provider: "standard_webhooks", secret: whsec, wrong: wrongWhsec,
 		body: `{"type":"user.created","data":{"id":1}}`,
-		sign: func(key string, body []byte, at time.Time, id string) (http.Header, error) {
-			return signStandard(standardwebhooks.NewWebhook, "webhook-", key, body, at, id)
-		},
-		verify: func(d delivery, key string) error {
-			wh, err := standardwebhooks.NewWebhook(key)
-			if err != nil {
-				return err
-			}
-			return wh.Verify(d.Body, d.Header)
-		},
-	},
+	}, standardwebhooks.NewWebhook, "webhook-"),
 	{
 		// Resend sends through Svix; its SDK verifies on its own.
 		name: "resend-go", provider: "resend", secret: whsec, wrong: wrongWhsec,
@@ -329,23 +309,37 @@ var cases = []sdkCase{
 	},
 }
 
-// signStandard signs as the Standard Webhooks family does, with either
-// SDK (Svix's or the Standard Webhooks library), under the SDK's
-// header prefix.
-func signStandard[W interface {
-	Sign(string, time.Time, []byte) (string, error)
-}](newWebhook func(string) (W, error), prefix, key string, body []byte, at time.Time, id string) (http.Header, error) {
-	wh, err := newWebhook(key)
-	if err != nil {
-		return nil, err
+// standardSDK is what Svix's SDK and the Standard Webhooks library
+// share.
+type standardSDK interface {
+	Sign(id string, at time.Time, body []byte) (string, error)
+	Verify(body []byte, h http.Header) error
+}
+
+// standardCase signs and verifies c with either SDK of the Standard
+// Webhooks family, whose headers start with prefix.
+func standardCase[W standardSDK](c sdkCase, newWebhook func(secret string) (W, error), prefix string) sdkCase {
+	c.sign = func(key string, body []byte, at time.Time, id string) (http.Header, error) {
+		wh, err := newWebhook(key)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := wh.Sign(id, at, body)
+		if err != nil {
+			return nil, err
+		}
+		h := http.Header{}
+		h.Set(prefix+"id", id)
+		h.Set(prefix+"timestamp", strconv.FormatInt(at.Unix(), 10))
+		h.Set(prefix+"signature", sig)
+		return h, nil
 	}
-	sig, err := wh.Sign(id, at, body)
-	if err != nil {
-		return nil, err
+	c.verify = func(d delivery, key string) error {
+		wh, err := newWebhook(key)
+		if err != nil {
+			return err
+		}
+		return wh.Verify(d.Body, d.Header)
 	}
-	h := http.Header{}
-	h.Set(prefix+"id", id)
-	h.Set(prefix+"timestamp", strconv.FormatInt(at.Unix(), 10))
-	h.Set(prefix+"signature", sig)
-	return h, nil
+	return c
 }

@@ -147,10 +147,15 @@ func sign(t *testing.T, args ...string) (string, error) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	stdout := os.Stdout
-	os.Stdout = f
-	err = cmd.Execute()
-	os.Stdout = stdout
+	err = executeTo(f, cmd)
 	out, _ := os.ReadFile(f.Name())
 	return string(out), err
+}
+
+// executeTo runs cmd with os.Stdout sent to f.
+func executeTo(f *os.File, cmd *cobra.Command) error {
+	stdout := os.Stdout
+	os.Stdout = f
+	defer func() { os.Stdout = stdout }()
+	return cmd.Execute()
 }

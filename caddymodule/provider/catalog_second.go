@@ -27,10 +27,32 @@ var secondWave = []*Provider{
 		Docs:      "https://www.airwallex.com/docs/developer-tools/webhooks/listen-for-webhook-events",
 	},
 	{
+		Name:      "alchemy",
+		Scheme:    bodyHex("X-Alchemy-Signature"),
+		EventID:   []Field{body("id")},
+		EventType: []Field{body("type")},
+		Docs:      "https://www.alchemy.com/docs/reference/notify-api-quickstart",
+	},
+	{
+		Name:    "auth0",
+		Aliases: []string{"auth0_log_streams"},
+		// A custom webhook log stream sends its optional "Authorization
+		// Token" as the whole Authorization header: nothing is signed.
+		Scheme: &Token{Header: "Authorization"},
+		Docs:   "https://auth0.com/docs/customize/log-streams/custom-log-streams",
+	},
+	{
 		Name:    "autodesk",
 		Aliases: []string{"autodesk_aps"},
 		Scheme:  &HMAC{Header: []string{"X-Adsk-Signature"}, Prefix: "sha1hash=", Algorithm: SHA1},
 		Docs:    "https://aps.autodesk.com/en/docs/webhooks/v1/tutorials/how-to-verify-payload-signature/",
+	},
+	{
+		Name: "bolt",
+		// While a signing secret rotates, Bolt signs with the incoming
+		// one in a second header.
+		Scheme: &HMAC{Header: []string{"X-Bolt-Hmac-Sha256", "X-Bolt-Hmac-Sha256-Pending"}, EveryHeader: true, Encoding: Base64},
+		Docs:   "https://help.bolt.com/developers/guides/webhooks/hook-verification/",
 	},
 	{
 		Name: "brex",
@@ -47,6 +69,15 @@ var secondWave = []*Provider{
 		Scheme:    bodyHex("X-Cal-Signature-256"),
 		EventType: []Field{body("triggerEvent")},
 		Docs:      "https://cal.com/docs/developing/guides/automation/webhooks",
+	},
+	{
+		Name: "chargebee",
+		// Chargebee signs nothing: the webhook's basic-auth credentials
+		// are its only authentication.
+		Scheme:    &Token{Basic: true},
+		EventID:   []Field{body("id")},
+		EventType: []Field{body("event_type")},
+		Docs:      "https://www.chargebee.com/docs/2.0/webhook_settings.html",
 	},
 	{
 		Name:      "chargify",
@@ -171,6 +202,22 @@ var secondWave = []*Provider{
 		Scheme:  standardWebhooksOnly(),
 		EventID: []Field{hdr("Webhook-Id")},
 		Docs:    "https://replicate.com/docs/topics/webhooks/verify-webhook",
+	},
+	{
+		Name: "revenuecat",
+		// The optional authorization header value set on the webhook,
+		// sent as it is with each POST.
+		Scheme:    &Token{Header: "Authorization"},
+		EventID:   []Field{body("event.id")},
+		EventType: []Field{body("event.type")},
+		Docs:      "https://www.revenuecat.com/docs/integrations/webhooks",
+	},
+	{
+		Name:      "sonatype",
+		Aliases:   []string{"sonatype_nexus", "nexus"},
+		Scheme:    &HMAC{Header: []string{"X-Nexus-Webhook-Signature"}, Algorithm: SHA1},
+		EventType: []Field{hdr("X-Nexus-Webhook-Id")},
+		Docs:      "https://help.sonatype.com/en/working-with-hmac-payloads.html",
 	},
 	{
 		Name:      "tally",

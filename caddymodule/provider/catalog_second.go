@@ -80,12 +80,13 @@ var secondWave = []*Provider{
 		Docs:      "https://www.chargebee.com/docs/2.0/webhook_settings.html",
 	},
 	{
-		Name:      "chargify",
-		Aliases:   []string{"maxio"},
-		Scheme:    bodyHex("X-Chargify-Webhook-Signature-Hmac-Sha-256"),
-		EventID:   []Field{hdr("X-Chargify-Webhook-Id")},
-		EventType: []Field{body("event")},
-		Docs:      "https://docs.maxio.com/hc/en-us/articles/24266136649869-Webhooks-Reference",
+		Name:    "chargify",
+		Aliases: []string{"maxio"},
+		// The body is form-encoded (id, event, payload[...]): the id
+		// header is the dedup key and no JSON path applies.
+		Scheme:  bodyHex("X-Chargify-Webhook-Signature-Hmac-Sha-256"),
+		EventID: []Field{hdr("X-Chargify-Webhook-Id")},
+		Docs:    "https://docs.maxio.com/hc/en-us/articles/24266136649869-Webhooks-Reference",
 	},
 	{
 		Name:      "checkout_com",
@@ -93,7 +94,7 @@ var secondWave = []*Provider{
 		Scheme:    bodyHex("Cko-Signature"),
 		EventID:   []Field{body("id")},
 		EventType: []Field{body("type")},
-		Docs:      "https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks",
+		Docs:      "https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/set-up-your-webhook-receiver",
 	},
 	{
 		Name:      "customerio",
@@ -151,7 +152,7 @@ var secondWave = []*Provider{
 	{
 		Name:   "modern_treasury",
 		Scheme: bodyHex("X-Signature"),
-		Docs:   "https://docs.moderntreasury.com/platform/docs/verifying-webhooks",
+		Docs:   "https://docs.moderntreasury.com/docs/verifying-webhooks",
 	},
 	{
 		Name:    "mongodb",
@@ -185,7 +186,7 @@ var secondWave = []*Provider{
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{body("id")},
 		EventType: []Field{body("type")},
-		Docs:      "https://docs.withorb.com/integrations-and-exports/webhooks",
+		Docs:      "https://developer.withorb.com/docs/orb-docs/webhooks",
 	},
 	{
 		Name: "pusher",
@@ -217,7 +218,7 @@ var secondWave = []*Provider{
 		Aliases:   []string{"sonatype_nexus", "nexus"},
 		Scheme:    &HMAC{Header: []string{"X-Nexus-Webhook-Signature"}, Algorithm: SHA1},
 		EventType: []Field{hdr("X-Nexus-Webhook-Id")},
-		Docs:      "https://help.sonatype.com/en/working-with-hmac-payloads.html",
+		Docs:      "https://help.sonatype.com/repomanager3/integrations/webhooks/working-with-hmac-payloads",
 	},
 	{
 		Name:      "tally",
@@ -231,7 +232,7 @@ var secondWave = []*Provider{
 		// The body's id is the webhook's, the same on every event.
 		Scheme:    &HMAC{Header: []string{"X-Spark-Signature"}, Algorithm: SHA1},
 		EventType: []Field{body("event")},
-		Docs:      "https://developer.webex.com/docs/api/guides/webhooks#handling-requests-from-webex",
+		Docs:      "https://developer.webex.com/docs/receive-and-verify-webhooks",
 	},
 	{
 		Name: "woocommerce",

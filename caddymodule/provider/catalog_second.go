@@ -97,8 +97,10 @@ var secondWave = []*Provider{
 		Docs:      "https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/set-up-your-webhook-receiver",
 	},
 	{
-		Name:      "customerio",
-		Aliases:   []string{"customer_io"},
+		Name:    "customerio",
+		Aliases: []string{"customer_io"},
+		// Customer.io documents no bound nor whether retries are signed
+		// again: the 5 min default applies and event_id refuses replays.
 		Scheme:    &HMAC{Header: []string{"X-CIO-Signature"}, TimestampHeader: []string{"X-CIO-Timestamp"}, Content: "v0:{timestamp}:{body}"},
 		EventID:   []Field{body("event_id")},
 		EventType: []Field{body("metric")},

@@ -23,6 +23,8 @@ import (
 	"github.com/google/go-github/v72/github"
 	"github.com/line/line-bot-sdk-go/v8/linebot/webhook"
 	"github.com/mailgun/mailgun-go/v4"
+	"github.com/openai/openai-go/v3/option"
+	openaiwebhooks "github.com/openai/openai-go/v3/webhooks"
 	"github.com/razorpay/razorpay-go/utils"
 	"github.com/resend/resend-go/v2"
 	"github.com/sendgrid/sendgrid-go/helpers/eventwebhook"
@@ -155,6 +157,34 @@ var cases = []sdkCase{
 		name: "standard-webhooks", provider: "standard_webhooks", secret: whsec, wrong: wrongWhsec,
 		body: `{"type":"user.created","data":{"id":1}}`,
 	}, standardwebhooks.NewWebhook, "webhook-"),
+	// Providers that follow Standard Webhooks without a Go SDK here
+	// (lithic-go and replicate-go are not on the module proxy; Brex has
+	// none): the spec's reference library signs and verifies for them.
+	standardCase(sdkCase{
+		name: "standard-webhooks_lithic", provider: "lithic", secret: whsec, wrong: wrongWhsec,
+		body: `{"event_type":"card_transaction.updated","payload":{"token":"t1"}}`,
+	}, standardwebhooks.NewWebhook, "webhook-"),
+	standardCase(sdkCase{
+		name: "standard-webhooks_replicate", provider: "replicate", secret: whsec, wrong: wrongWhsec,
+		body: `{"id":"ufawqhfynnddngldkgtslldrkq","status":"succeeded"}`,
+	}, standardwebhooks.NewWebhook, "webhook-"),
+	standardCase(sdkCase{
+		// Brex gives its secret as bare base64.
+		name: "standard-webhooks_brex", provider: "brex", secret: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", wrong: "d3Jvbmcgc2VjcmV0IGtleSBieXRlcw==",
+		body: `{"event_type":"EXPENSE_PAYMENT_UPDATED","expense_id":"e1"}`,
+	}, standardwebhooks.NewWebhook, "webhook-"),
+	{
+		name: "openai-go", provider: "openai", secret: whsec, wrong: wrongWhsec,
+		body: `{"id":"evt_685343a1381c819085d44c354e1b330e","object":"event","created_at":1750287018,"type":"response.completed","data":{"id":"resp_abc123"}}`,
+		verify: func(d delivery, key string) error {
+			wh := openaiwebhooks.NewWebhookService(option.WithWebhookSecret(key))
+			e, err := wh.Unwrap(d.Body, d.Header)
+			if err == nil && e.Type != "response.completed" {
+				err = fmt.Errorf("unwrapped a %q event", e.Type)
+			}
+			return err
+		},
+	},
 	{
 		// Resend sends through Svix; its SDK verifies on its own.
 		name: "resend-go", provider: "resend", secret: whsec, wrong: wrongWhsec,

@@ -34,8 +34,8 @@ func startGateway(t *testing.T, cases []sdkCase) *gateway {
 	up := gatewaytest.NewUpstream(t)
 	var site strings.Builder
 	for _, c := range cases {
-		fmt.Fprintf(&site, "route /%s {\n\twebhook_gateway %s {\n\t\tsecret %q\n\t\tsource %s\n\t}\n\treverse_proxy %s\n}\n",
-			c.name, c.provider, c.secret, c.name, up.Addr())
+		fmt.Fprintf(&site, "route /%s {\n\twebhook_gateway %s {\n\t\tsecret %q\n\t\tsource %s\n\t\t%s\n\t}\n\treverse_proxy %s\n}\n",
+			c.name, c.provider, c.secret, c.name, c.options, up.Addr())
 	}
 	g := &gateway{Gateway: gatewaytest.Start(t, "", site.String()), up: up}
 	g.caFile = g.rootCA(t)

@@ -36,8 +36,9 @@ import (
 	twilio "github.com/twilio/twilio-go/client"
 )
 
-// sdkCase is one provider's official (or, where the provider has none,
-// its most used) Go SDK, checked against the gateway's route for that
+// sdkCase is one provider's official Go SDK (where the provider has
+// none: the most used one, or for Standard Webhooks senders the spec's
+// reference library), checked against the gateway's route for that
 // provider at /<name>.
 type sdkCase struct {
 	name     string // the SDK and, where it needs one, what of it is checked

@@ -84,16 +84,7 @@ func TestChallengesThroughCaddy(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			up.Reset()
-			req, _ := http.NewRequest(c.method, g.URL+c.path, strings.NewReader(c.body))
-			for k, v := range c.header {
-				req.Header[k] = v
-			}
-			resp, err := g.Client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, got := send(t, g, c.method, c.path, c.header, c.body)
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d %q, want %d", resp.StatusCode, got, c.status)
 			}
@@ -127,12 +118,7 @@ func TestCRCFloodLimitedThroughCaddy(t *testing.T) {
 	g := gatewaytest.Start(t, "", fmt.Sprintf("route /x {\nwebhook_gateway x {\nsecret x-flood-secret-%d\n}\nreverse_proxy %s\n}\n", time.Now().UnixNano(), up.Addr()))
 	answered, limited := 0, 0
 	for i := range 20 {
-		resp, err := g.Client.Get(fmt.Sprintf("%s/x?crc_token=tok%d", g.URL, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := send(t, g, "GET", fmt.Sprintf("/x?crc_token=tok%d", i), nil, "")
 		switch resp.StatusCode {
 		case http.StatusOK:
 			answered++
@@ -156,6 +142,25 @@ func TestCRCFloodLimitedThroughCaddy(t *testing.T) {
 	if up.Count() != 0 {
 		t.Fatal("a challenge reached the upstream")
 	}
+}
+
+// send makes one request to the gateway and reads the whole answer.
+func send(t *testing.T, g *gatewaytest.Gateway, method, path string, h http.Header, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, g.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := g.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return resp, got
 }
 
 // sign signs body as provider does and returns the path to post to (a

@@ -71,6 +71,13 @@ var challengeCatalog = []*Provider{
 		Docs:      "https://developers.telnyx.com/docs/development/api-fundamentals/webhooks",
 	},
 	{
+		Name: "plivo",
+		// The URL signs like Twilio's: the route must see the public URL
+		// Plivo calls (see the gateway's public_url).
+		Scheme: &PlivoV3{Header: "X-Plivo-Signature-V3", NonceHeader: "X-Plivo-Signature-V3-Nonce"},
+		Docs:   "https://www.plivo.com/docs/voice/concepts/signature-validation",
+	},
+	{
 		Name:   "pandadoc",
 		Scheme: &QuerySignature{Param: "signature", Layout: HMAC{}},
 		Docs:   "https://developers.pandadoc.com/docs/webhook-verification",

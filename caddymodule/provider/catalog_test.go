@@ -165,7 +165,7 @@ func testMessage(p *Provider, at time.Time) Message {
 		m.Body = []byte("bt_payload=PG5vdGlmaWNhdGlvbj5evt_1%0A&bt_signature=")
 	case "microsoft_graph":
 		m.Body = []byte(`{"value":[{"subscriptionId":"evt_1","changeType":"created","clientState":"","resource":"me/messages"},{"subscriptionId":"s2","changeType":"updated","clientState":""}]}`)
-	case "twilio", "mandrill":
+	case "twilio", "mandrill", "plivo":
 		m.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		m.Body = []byte("CallSid=evt_1&Digits=1234&From=%2B14158675309")
 	}

@@ -3,6 +3,7 @@ package provider
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,39 @@ func FuzzCRCToken(f *testing.F) {
 		}
 		if got, want := gjson.GetBytes(ans.Body, "response_token").String(), "sha256="+crcAnswer(fuzzSecret, token); got != want {
 			t.Fatalf("response_token %s, want %s", got, want)
+		}
+	})
+}
+
+// FuzzPlivo feeds hostile URLs, bodies and signature lists to Plivo's
+// verifier, keyed with the secret that signed one genuine delivery: an
+// accepted request must carry that delivery's query and parameters.
+func FuzzPlivo(f *testing.F) {
+	const genuineURL = "https://hooks.example.com/plivo?b=2&a=1"
+	genuineBody := "CallUUID=evt_1&From=%2B14158675309&To=%2B14158675310"
+	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	good := fuzzGenuine(f, "plivo", fuzzSecret, []byte(genuineBody), hdr, genuineURL)
+	sig := good.Header.Get("X-Plivo-Signature-V3")
+	f.Add(genuineURL, genuineBody, sig)
+	f.Add(genuineURL, genuineBody+"&From=1", sig)
+	f.Add(genuineURL+"&a=1", genuineBody, sig)
+	f.Add("https://hooks.example.com/plivo?a=1&b=2", "To=%2B14158675310&CallUUID=evt_1&From=%2B14158675309", "x,"+sig)
+	f.Add(genuineURL, "CallUUID=evt_1&From=+14158675309&To=%2B14158675310", sig+",")
+	v := fuzzVerifier(f, "plivo")
+	want := func(rawURL, body string) string {
+		u, _ := url.Parse(rawURL)
+		form, _ := url.ParseQuery(body)
+		return u.Scheme + "://" + u.Host + u.EscapedPath() + "?" + u.Query().Encode() + "|" + form.Encode()
+	}
+	genuine := want(genuineURL, genuineBody)
+	f.Fuzz(func(t *testing.T, rawURL, body, sigs string) {
+		h := good.Header.Clone()
+		h.Set("X-Plivo-Signature-V3", sigs)
+		if _, err := v.Verify(&Request{Method: "POST", URL: rawURL, Header: h, Body: []byte(body), Now: fuzzNow}); err != nil {
+			return
+		}
+		if got := want(rawURL, body); got != genuine {
+			t.Fatalf("accepted %s, signed was %s", got, genuine)
 		}
 	})
 }

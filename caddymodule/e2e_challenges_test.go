@@ -144,6 +144,36 @@ func TestCRCFloodLimitedThroughCaddy(t *testing.T) {
 	}
 }
 
+// TestCRCAnswerIsNoDeliveryThroughCaddy: an attacker who has the gateway
+// answer a CRC for a token of its choosing holds an HMAC of that token
+// under the delivery secret, in the delivery header's form; posted as a
+// body, the token must be refused and never reach the app.
+func TestCRCAnswerIsNoDeliveryThroughCaddy(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Start(t, "", fmt.Sprintf("route /x {\nwebhook_gateway x {\nsecret x-oracle-secret-%d\n}\nreverse_proxy %s\n}\n", time.Now().UnixNano(), up.Addr()))
+	cases := []struct{ name, token string }{
+		{"json number", "1234567890"},
+		{"json null", "null"},
+		{"opaque token", "dGhpcy1pcy1ub3QtYS10d2VldA=="},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, answer := send(t, g, "GET", "/x?crc_token="+url.QueryEscape(c.token), nil, "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("crc status %d %q", resp.StatusCode, answer)
+			}
+			sig := gjson.GetBytes(answer, "response_token").String()
+			resp, got := send(t, g, "POST", "/x", http.Header{"X-Twitter-Webhooks-Signature": {sig}}, c.token)
+			if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(got, []byte("unsigned_body")) {
+				t.Fatalf("the CRC answer posted as a delivery got %d %q, want 401 unsigned_body", resp.StatusCode, got)
+			}
+		})
+	}
+	if up.Count() != 0 {
+		t.Fatalf("%d requests reached the upstream", up.Count())
+	}
+}
+
 // send makes one request to the gateway and reads the whole answer.
 func send(t *testing.T, g *gatewaytest.Gateway, method, path string, h http.Header, body string) (*http.Response, []byte) {
 	t.Helper()

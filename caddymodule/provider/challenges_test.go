@@ -225,3 +225,47 @@ func TestQuerySignature(t *testing.T) {
 		t.Fatalf("credentials %+v: want the signature query parameter only", c)
 	}
 }
+
+// TestCRCAnswerSignsNoDelivery: a CRC answer is an HMAC of the token
+// under the secret that signs deliveries, in the very form of the
+// delivery header, so a body equal to an answerable token (a JSON
+// number, true, null, or any token-shaped text) must be refused as a
+// delivery, or every answered challenge would be a delivery signed for
+// the attacker who chose its token.
+func TestCRCAnswerSignsNoDelivery(t *testing.T) {
+	p := mustLookup("twitter")
+	secret := "consumer-" + rand.Text()
+	v, err := p.NewVerifier(VerifierConfig{Secrets: []string{secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, body string
+		want       Reason // empty: verified
+	}{
+		{name: "number", body: "1234567890", want: ReasonUnsignedBody},
+		{name: "null", body: "null", want: ReasonUnsignedBody},
+		{name: "true", body: "true", want: ReasonUnsignedBody},
+		{name: "uuid", body: "9b4507b3-9040-4669-9ca3-6b94edb50553", want: ReasonUnsignedBody},
+		{name: "longest token", body: strings.Repeat("a", 128), want: ReasonUnsignedBody},
+		{name: "one past the longest token", body: strings.Repeat("a", 129)},
+		{name: "json object", body: `{"for_user_id":"1"}`},
+		{name: "quoted string", body: `"abc"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := http.Header{"X-Twitter-Webhooks-Signature": {"sha256=" + crcAnswer(secret, c.body)}}
+			_, err := v.Verify(&Request{Method: "POST", URL: "https://hooks.example.com/in", Header: h, Body: []byte(c.body), Now: testNow})
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var perr *Error
+			if !errors.As(err, &perr) || perr.Reason != c.want {
+				t.Fatalf("got %v, want %s: a CRC answer verified as a delivery", err, c.want)
+			}
+		})
+	}
+}

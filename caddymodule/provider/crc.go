@@ -20,8 +20,9 @@ import (
 // a string the caller chose: answered blindly, it would sign any body an
 // attacker liked, and the signature would verify as X's. So only a short
 // token-shaped crc_token is answered (crcToken: no '{', so never a JSON
-// body, the only kind X delivers), and the challenge is rate-limited per
-// secret, which is what an oracle would be abused for.
+// object, the only kind X delivers), the verifier refuses every body of
+// that shape (guard: "1234", "null" or a UUID are tokens, and valid
+// JSON too), and the challenge is rate-limited per secret.
 type CRC struct {
 	// Param names the query parameter holding the token.
 	Param string
@@ -81,6 +82,27 @@ func (*CRC) AfterVerify(*Request, Verified, HandshakeConfig) (*Answer, bool) {
 	return nil, false
 }
 
+// guard implements oracle. A token the challenge answers and a body are
+// signed alike (HMAC-SHA256 under the same secret, "sha256=" and
+// base64), so a body the token shape accepts is refused before its
+// signature is even checked: its signature may be an answer obtained by
+// whoever chose the token. X delivers JSON objects, which no token is.
+func (h *CRC) guard(v Verifier) Verifier { return crcGuard{inner: v, shape: h.Shape} }
+
+// crcGuard refuses the bodies a CRC answer could have signed.
+type crcGuard struct {
+	inner Verifier
+	shape TokenShape
+}
+
+// Verify implements Verifier.
+func (g crcGuard) Verify(r *Request) (Verified, error) {
+	if len(r.Body) <= g.shape.MaxLen && g.shape.Accepts(string(r.Body)) {
+		return Verified{}, refuse(ReasonUnsignedBody, "the body has the shape of a challenge token, whose signature any challenge could obtain")
+	}
+	return g.inner.Verify(r)
+}
+
 // admit charges one challenge to the secrets' limiter and reports
 // whether it is within the limit, else how long until one would be.
 func (h *CRC) admit(secrets []string, now time.Time) (time.Duration, bool) {
@@ -124,4 +146,8 @@ func secretsDigest(secrets []string) [sha256.Size]byte {
 }
 
 // Interface guards
-var _ Handshake = (*CRC)(nil)
+var (
+	_ Handshake = (*CRC)(nil)
+	_ oracle    = (*CRC)(nil)
+	_ Verifier  = crcGuard{}
+)

@@ -2,11 +2,13 @@ package caddymodule_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,7 +114,8 @@ func TestChallengesThroughCaddy(t *testing.T) {
 }
 
 // TestCRCFloodLimitedThroughCaddy: X's CRC answer signs with the secret
-// of deliveries, so a flood of challenges gets only a few answers.
+// of deliveries, so a flood of challenges gets only a few answers, and
+// only the flooding client's: another address is still answered.
 func TestCRCFloodLimitedThroughCaddy(t *testing.T) {
 	up := gatewaytest.NewUpstream(t)
 	g := gatewaytest.Start(t, "", fmt.Sprintf("route /x {\nwebhook_gateway x {\nsecret x-flood-secret-%d\n}\nreverse_proxy %s\n}\n", time.Now().UnixNano(), up.Addr()))
@@ -139,9 +142,37 @@ func TestCRCFloodLimitedThroughCaddy(t *testing.T) {
 	if answered < 3 || answered > 6 || limited != 20-answered {
 		t.Fatalf("%d answered and %d limited of 20", answered, limited)
 	}
+	// X's own challenge, from another address, is still answered: a
+	// flood from one client must not make X's CRC fail.
+	resp, body := sendFrom(t, g, "127.0.0.2", "GET", "/x?crc_token=from-x")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(gjson.GetBytes(body, "response_token").String(), "sha256=") {
+		t.Fatalf("another client's challenge during the flood got %d %q", resp.StatusCode, body)
+	}
 	if up.Count() != 0 {
 		t.Fatal("a challenge reached the upstream")
 	}
+}
+
+// sendFrom is send from the local address ip (any 127/8 address works
+// on the loopback interface).
+func sendFrom(t *testing.T, g *gatewaytest.Gateway, ip, method, path string) (*http.Response, []byte) {
+	t.Helper()
+	tr := g.Client.Transport.(*http.Transport).Clone()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp4", addr) }
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: g.Client.Timeout}
+	req, err := http.NewRequest(method, g.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s from %s: %v", method, path, ip, err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return resp, got
 }
 
 // TestCRCAnswerIsNoDeliveryThroughCaddy: an attacker who has the gateway

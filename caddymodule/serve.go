@@ -60,7 +60,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		d.body = h.loggedBody(r, raw)
 	}
 
-	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: raw, Now: d.start}
+	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: raw, Now: d.start,
+		Client: replace(r, "{http.vars.client_ip}")}
 	if ans, ok := h.handshake(req, nil); ok {
 		if ans.Forward {
 			return h.forwardHandshake(w, r, d, ans, next)

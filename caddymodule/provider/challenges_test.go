@@ -80,21 +80,24 @@ func TestCRCAnswersOnlyTokens(t *testing.T) {
 	}
 }
 
-// TestCRCRateLimited: a flood of challenges for one secret gets the
-// burst answered and the rest refused with Retry-After, without
-// touching another route's allowance; the pace then lets one through.
+// TestCRCRateLimited: a flood of challenges from one client for one
+// secret gets the burst answered and the rest refused with Retry-After,
+// without touching another route's allowance nor another client's (X's
+// own challenge must still be answered while someone floods, or X marks
+// the webhook invalid); the pace then lets one through.
 func TestCRCRateLimited(t *testing.T) {
 	h := mustLookup("twitter").Handshake.(*CRC)
 	secret, other := "consumer-"+rand.Text(), "consumer-"+rand.Text()
+	const flooder, xClient = "203.0.113.7", "198.51.100.20"
 	at := time.Unix(1800000000, 0)
-	crc := func(secret string, now time.Time) *Answer {
-		r := &Request{Method: "GET", URL: "https://hooks.example.com/in?crc_token=tok", Now: now}
+	crc := func(secret, client string, now time.Time) *Answer {
+		r := &Request{Method: "GET", URL: "https://hooks.example.com/in?crc_token=tok", Now: now, Client: client}
 		ans, _ := h.BeforeVerify(r, HandshakeConfig{Secrets: []string{secret}})
 		return ans
 	}
 	answered := 0
 	for range 20 {
-		switch ans := crc(secret, at); ans.Status {
+		switch ans := crc(secret, flooder, at); ans.Status {
 		case http.StatusOK:
 			answered++
 		case http.StatusTooManyRequests:
@@ -108,11 +111,20 @@ func TestCRCRateLimited(t *testing.T) {
 	if answered != int(h.Limit.Capacity()) {
 		t.Fatalf("%d of 20 challenges answered, want the burst of %d", answered, h.Limit.Capacity())
 	}
-	if ans := crc(other, at); ans.Status != http.StatusOK {
-		t.Fatalf("another secret's challenge got %d", ans.Status)
+	cases := []struct {
+		name, secret, client string
+		at                   time.Time
+		want                 int
+	}{
+		{"another secret, same client", other, flooder, at, http.StatusOK},
+		{"same secret, another client", secret, xClient, at, http.StatusOK},
+		{"same secret and client, at once", secret, flooder, at, http.StatusTooManyRequests},
+		{"same secret and client, one interval later", secret, flooder, at.Add(h.Limit.Period / time.Duration(h.Limit.Count)), http.StatusOK},
 	}
-	if ans := crc(secret, at.Add(h.Limit.Period/time.Duration(h.Limit.Count))); ans.Status != http.StatusOK {
-		t.Fatalf("a challenge one interval later got %d", ans.Status)
+	for _, c := range cases {
+		if ans := crc(c.secret, c.client, c.at); ans.Status != c.want {
+			t.Errorf("%s: got %d, want %d", c.name, ans.Status, c.want)
+		}
 	}
 }
 

@@ -22,24 +22,31 @@ import (
 // token-shaped crc_token is answered (crcToken: no '{', so never a JSON
 // object, the only kind X delivers), the verifier refuses every body of
 // that shape (guard: "1234", "null" or a UUID are tokens, and valid
-// JSON too), and the challenge is rate-limited per secret.
+// JSON too), and the challenge is rate-limited per secret and client.
+// The limit is not per secret alone: X marks a webhook invalid when its
+// CRC fails, so a bucket that anyone could empty would let anyone turn
+// the route off.
 type CRC struct {
 	// Param names the query parameter holding the token.
 	Param string
 	// Shape is what a token may look like.
 	Shape TokenShape
-	// Limit paces the challenges answered for one secret.
+	// Limit paces the challenges answered for one secret and one
+	// client address.
 	Limit store.Limit
 
 	mu sync.Mutex
 	// tats is the GCRA's theoretical arrival time, in Unix
-	// microseconds, per digest of a route's secrets.
+	// microseconds, per digest of a route's secrets and a client.
 	tats map[[sha256.Size]byte]int64
 }
 
 // maxCRCLimiters bounds the limiter table; past it, entries whose pace
-// has caught up with the clock are dropped (they hold nothing).
-const maxCRCLimiters = 1024
+// has caught up with the clock are dropped (they hold nothing). A client
+// that finds it still full is answered unlimited rather than refused:
+// refusing would let whoever fills it with many addresses fail X's own
+// CRC, and the guard makes an answer worthless to anyone else.
+const maxCRCLimiters = 4096
 
 // crcToken is the shape of a token X sends (a UUID in X's samples, base64
 // in deliveries seen): base64 and URL-safe base64 characters, '=' and
@@ -66,7 +73,7 @@ func (h *CRC) BeforeVerify(r *Request, cfg HandshakeConfig) (*Answer, bool) {
 	if len(cfg.Secrets) == 0 {
 		return &Answer{Status: http.StatusForbidden}, true
 	}
-	if wait, ok := h.admit(cfg.Secrets, r.Now); !ok {
+	if wait, ok := h.admit(limiterKey(cfg.Secrets, r.Client), r.Now); !ok {
 		secs := max(1, int(wait.Round(time.Second)/time.Second))
 		return &Answer{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}, true
 	}
@@ -103,13 +110,12 @@ func (g crcGuard) Verify(r *Request) (Verified, error) {
 	return g.inner.Verify(r)
 }
 
-// admit charges one challenge to the secrets' limiter and reports
-// whether it is within the limit, else how long until one would be.
-func (h *CRC) admit(secrets []string, now time.Time) (time.Duration, bool) {
+// admit charges one challenge to key's limiter and reports whether it
+// is within the limit, else how long until one would be.
+func (h *CRC) admit(key [sha256.Size]byte, now time.Time) (time.Duration, bool) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	key := secretsDigest(secrets)
 	at := now.UnixMicro()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -133,13 +139,16 @@ func (h *CRC) admit(secrets []string, now time.Time) (time.Duration, bool) {
 	return 0, true
 }
 
-// secretsDigest names a route's secrets without keeping them.
-func secretsDigest(secrets []string) [sha256.Size]byte {
+// limiterKey names a route's secrets and a client without keeping the
+// secrets.
+func limiterKey(secrets []string, client string) [sha256.Size]byte {
 	h := sha256.New()
 	for _, s := range secrets {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
+	h.Write([]byte{1})
+	h.Write([]byte(client))
 	var out [sha256.Size]byte
 	h.Sum(out[:0])
 	return out

@@ -27,7 +27,7 @@ var challengeCatalog = []*Provider{
 		EventType: []Field{body("value.0.changeType"), body("value.0.lifecycleEvent")},
 		// POST ?validationToken=…, answered within 10 s with the
 		// decoded token as text/plain.
-		Handshake: QueryEcho{Method: http.MethodPost, Param: "validationToken", Shape: printableToken},
+		Handshake: QueryChallenge{Method: http.MethodPost, Param: "validationToken"},
 		Docs:      "https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks",
 	},
 	{
@@ -50,7 +50,7 @@ var challengeCatalog = []*Provider{
 		EventType: []Field{body("type")},
 		// GET ?challenge=… when the webhook is created, echoed
 		// within 10 s.
-		Handshake: QueryEcho{Method: http.MethodGet, Param: "challenge", Shape: printableToken},
+		Handshake: QueryChallenge{Param: "challenge"},
 		Docs:      "https://developer.nylas.com/docs/developer-guide/v3-webhooks",
 	},
 	{

@@ -13,20 +13,38 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// TestEchoAnswerIsPlainText: an echoed token is served as text that no
-// browser sniffs into anything else.
+// TestEchoAnswerIsPlainText: every unsigned challenge that is echoed
+// (Microsoft Graph, Nylas, Meta, Dropbox) is served as text that no
+// browser sniffs into anything else, and only a token-shaped value is
+// echoed: anyone may send one, and the answer comes from the route's
+// origin.
 func TestEchoAnswerIsPlainText(t *testing.T) {
-	for _, c := range []struct{ provider, method, url string }{
-		{"microsoft_graph", "POST", "https://hooks.example.com/in?validationToken=abc%3Cscript%3E"},
-		{"nylas", "GET", "https://hooks.example.com/in?challenge=abc"},
-	} {
-		t.Run(c.provider, func(t *testing.T) {
-			ans, ok := mustLookup(c.provider).Handshake.BeforeVerify(&Request{Method: c.method, URL: c.url}, HandshakeConfig{})
-			if !ok || ans.Status != http.StatusOK {
-				t.Fatalf("not answered: %+v", ans)
+	const meta = "hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge="
+	cases := []struct {
+		name, provider, method, url string
+		want                        int
+	}{
+		{"graph", "microsoft_graph", "POST", "https://hooks.example.com/in?validationToken=abc%3Cscript%3E", 200},
+		{"nylas", "nylas", "GET", "https://hooks.example.com/in?challenge=abc", 200},
+		{"meta", "meta", "GET", "https://hooks.example.com/in?" + meta + "1158201444", 200},
+		{"dropbox", "dropbox", "GET", "https://hooks.example.com/in?challenge=abc123", 200},
+		{"meta line break", "meta", "GET", "https://hooks.example.com/in?" + meta + "a%0D%0Ab", 400},
+		{"dropbox too long", "dropbox", "GET", "https://hooks.example.com/in?challenge=" + strings.Repeat("a", 1025), 400},
+		{"dropbox repeated", "dropbox", "GET", "https://hooks.example.com/in?challenge=a&challenge=b", 400},
+		{"meta repeated", "meta", "GET", "https://hooks.example.com/in?" + meta + "1&hub.challenge=2", 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ans, ok := mustLookup(c.provider).Handshake.BeforeVerify(&Request{Method: c.method, URL: c.url}, HandshakeConfig{VerifyToken: "verify-me"})
+			if !ok || ans.Status != c.want {
+				t.Fatalf("answered %v %+v, want %d", ok, ans, c.want)
 			}
-			if got := ans.Header.Get("Content-Type"); got != "text/plain; charset=utf-8" {
-				t.Errorf("Content-Type %q", got)
+			if c.want == http.StatusOK {
+				if got := ans.Header.Get("Content-Type"); got != "text/plain; charset=utf-8" {
+					t.Errorf("Content-Type %q", got)
+				}
+			} else if strings.Contains(string(ans.Body), "a\r\nb") || len(ans.Body) > 200 {
+				t.Errorf("a refused challenge echoed: %q", ans.Body)
 			}
 			if got := ans.Header.Get("X-Content-Type-Options"); got != "nosniff" {
 				t.Errorf("X-Content-Type-Options %q", got)
@@ -217,15 +235,9 @@ func TestQuerySignature(t *testing.T) {
 				h[k] = vs
 			}
 			_, err := v.Verify(&Request{Method: "POST", URL: c.url, Header: h, Body: good.Body, Now: testNow})
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
+			perr := wantRefusal(t, err, c.want)
+			if perr == nil {
 				return
-			}
-			var perr *Error
-			if !errors.As(err, &perr) || perr.Reason != c.want {
-				t.Fatalf("got %v, want %s", err, c.want)
 			}
 			if strings.Contains(perr.Detail, querySignatureHeader) || !strings.Contains(perr.Detail, "query parameter signature") {
 				t.Fatalf("refusal %q does not name the query parameter", perr.Detail)
@@ -268,16 +280,24 @@ func TestCRCAnswerSignsNoDelivery(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := http.Header{"X-Twitter-Webhooks-Signature": {"sha256=" + crcAnswer(secret, c.body)}}
 			_, err := v.Verify(&Request{Method: "POST", URL: "https://hooks.example.com/in", Header: h, Body: []byte(c.body), Now: testNow})
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			var perr *Error
-			if !errors.As(err, &perr) || perr.Reason != c.want {
-				t.Fatalf("got %v, want %s: a CRC answer verified as a delivery", err, c.want)
-			}
+			wantRefusal(t, err, c.want)
 		})
 	}
+}
+
+// wantRefusal fails the test unless err is a refusal for want, or no
+// error when want is empty; it returns the refusal.
+func wantRefusal(t *testing.T, err error, want Reason) *Error {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return nil
+	}
+	var perr *Error
+	if !errors.As(err, &perr) || perr.Reason != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	return perr
 }

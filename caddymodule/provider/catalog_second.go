@@ -198,6 +198,23 @@ var secondWave = []*Provider{
 		Docs:   "https://pusher.com/docs/channels/server_api/webhooks/",
 	},
 	{
+		Name: "recurly",
+		// recurly-signature: <ms>,<sig>[,<sig>]; after a key is
+		// regenerated the old and new keys both sign for 24 hours.
+		// recurly-client-ruby allows five minutes either way and Recurly's
+		// docs verify with that default, so its retries (up to 10 over
+		// about two days) must be signed afresh.
+		Scheme: &HMAC{
+			Header: []string{"Recurly-Signature"}, TimestampFirst: true,
+			TimestampFormat: TimestampUnixMilli, Content: "{timestamp}.{body}",
+		},
+		Tolerance: 5 * time.Minute,
+		// The body's id is the object's (an account's is the same on its
+		// created, updated and closed notices): no dedup key.
+		EventType: []Field{body("object_type")},
+		Docs:      "https://docs.recurly.com/recurly-subscriptions/docs/signature-verification",
+	},
+	{
 		Name: "replicate",
 		// Replicate signs each attempt anew ("when the webhook attempt
 		// occurred"), so a retry is fresh and the id, the same on every

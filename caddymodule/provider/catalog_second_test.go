@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"hash"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -119,6 +121,9 @@ func TestSecondWaveIndependentSignatures(t *testing.T) {
 			return http.Header{"X-Orb-Timestamp": {ts}, "X-Orb-Signature": {"v1=" + hexMAC(sha256.New, s, "v1:", ts, ":", b)}}
 		}},
 		{name: "pusher hex body", provider: "pusher", secret: raw, sign: hexBody("X-Pusher-Signature", sha256.New)},
+		{name: "recurly ms timestamp first, then signatures", provider: "recurly", secret: raw, sign: func(s, b string) http.Header {
+			return http.Header{"Recurly-Signature": {ms + "," + hexMAC(sha256.New, "previous-key", ms, ".", b) + "," + hexMAC(sha256.New, s, ms, ".", b)}}
+		}},
 		{name: "replicate standard webhooks", provider: "replicate", secret: whsec, sign: func(s, b string) http.Header {
 			return standardHeaders(s, "msg_1", unix, b)
 		}},
@@ -186,8 +191,9 @@ func isRefusal(err error) bool {
 }
 
 // TestSecondWaveTolerances pins the documented bounds: WorkOS's 180 s,
-// five minutes for the SDK-checked ones, and Orb's zone-less time read
-// as UTC (read as local time it would be off by the zone's offset).
+// five minutes for the SDK-checked ones (Recurly's included), and Orb's
+// zone-less time read as UTC (read as local time it would be off by the
+// zone's offset).
 func TestSecondWaveTolerances(t *testing.T) {
 	for _, c := range []struct {
 		provider string
@@ -197,6 +203,7 @@ func TestSecondWaveTolerances(t *testing.T) {
 		{"openai", 5 * time.Minute},
 		{"lithic", 5 * time.Minute},
 		{"orb", 5 * time.Minute},
+		{"recurly", 5 * time.Minute},
 		{"replicate", DefaultTolerance},
 		{"airwallex", DefaultTolerance},
 		{"customerio", DefaultTolerance},
@@ -235,6 +242,29 @@ func TestSecondWaveTolerances(t *testing.T) {
 			case c.want != "" && (!errors.As(err, &perr) || perr.Reason != c.want):
 				t.Errorf("%s: got %v, want %s", c.name, err, c.want)
 			}
+		}
+	})
+}
+
+// FuzzTimestampFirst fuzzes Recurly's keyless "<ms>,<sig>[,<sig>]" list.
+func FuzzTimestampFirst(f *testing.F) {
+	body := []byte(`{"id":"acct_1","object_type":"account","event_type":"created"}`)
+	r := fuzzGenuine(f, "recurly", fuzzSecret, body, http.Header{}, "")
+	v := fuzzVerifier(f, "recurly")
+	sig := r.Header.Get("Recurly-Signature")
+	f.Add(sig, body)
+	f.Add(strings.Replace(sig, ",", ",de1ec7ab1e,", 1), body)
+	f.Add(","+sig, body)
+	f.Add(sig+strings.Repeat(",", 40), body)
+	for _, h := range vectorHeaders(f, "Recurly-Signature") {
+		f.Add(h, body)
+	}
+	f.Fuzz(func(t *testing.T, header string, b []byte) {
+		req := *r
+		req.Header = http.Header{"Recurly-Signature": {header}}
+		req.Body = b
+		if _, err := v.Verify(&req); err == nil && !bytes.Equal(b, body) {
+			t.Fatalf("accepted a changed body %q with header %q", b, header)
 		}
 	})
 }

@@ -97,6 +97,15 @@ var secondWave = []*Provider{
 		Docs:      "https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/set-up-your-webhook-receiver",
 	},
 	{
+		Name:    "commerce_layer",
+		Aliases: []string{"commercelayer"},
+		// Real-time webhooks and external resources alike: a base64
+		// HMAC-SHA256 of the body with the shared secret. The body is the
+		// JSON:API resource, whose id names the resource, not the event.
+		Scheme: bodyB64("X-CommerceLayer-Signature"),
+		Docs:   "https://docs.commercelayer.io/core/callbacks-security",
+	},
+	{
 		Name:    "customerio",
 		Aliases: []string{"customer_io"},
 		// Customer.io documents no bound nor whether retries are signed
@@ -120,6 +129,25 @@ var secondWave = []*Provider{
 		Docs:      "https://developer.fastspring.com/reference/message-security",
 	},
 	{
+		Name: "front",
+		// Application webhooks: base64 HMAC-SHA256 of "<ms>:" + body with
+		// the app's signing key. Front's own connector docs reject after
+		// five minutes; rule webhooks (another key and content, no
+		// timestamp header) are not this row and are refused for lack
+		// of X-Front-Request-Timestamp. The signed x-front-challenge
+		// request sent when the webhook is saved passes to the upstream,
+		// which answers it.
+		Scheme: &HMAC{
+			Header: []string{"X-Front-Signature"}, Encoding: Base64,
+			TimestampHeader: []string{"X-Front-Request-Timestamp"}, TimestampFormat: TimestampUnixMilli,
+			Content: "{timestamp}:{body}",
+		},
+		Tolerance: 5 * time.Minute,
+		EventID:   []Field{body("id")},
+		EventType: []Field{body("type")},
+		Docs:      "https://dev.frontapp.com/docs/application-webhooks",
+	},
+	{
 		Name:   "gocardless",
 		Scheme: bodyHex("Webhook-Signature"),
 		// A batch of up to 250 events: the first one's id stands for
@@ -133,6 +161,17 @@ var secondWave = []*Provider{
 		Scheme:  bodyB64("Heroku-Webhook-Hmac-SHA256"),
 		EventID: []Field{hdr("Heroku-Webhook-Id")},
 		Docs:    "https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests",
+	},
+	{
+		Name: "klaviyo",
+		// System webhooks: hex HMAC-SHA256 of the body followed by the
+		// Klaviyo-Timestamp header. The header is signed but its format
+		// is not documented, so it is covered as text and no freshness
+		// is checked; the first event's external_id refuses a replay.
+		Scheme:    &HMAC{Header: []string{"Klaviyo-Signature"}, Content: "{body}{header.Klaviyo-Timestamp}"},
+		EventID:   []Field{body("data.0.external_id")},
+		EventType: []Field{body("data.0.topic")},
+		Docs:      "https://developers.klaviyo.com/en/docs/working_with_system_webhooks",
 	},
 	{
 		Name:      "launch_darkly",
@@ -191,6 +230,16 @@ var secondWave = []*Provider{
 		Docs:      "https://developer.withorb.com/docs/orb-docs/webhooks",
 	},
 	{
+		Name: "polar",
+		// Standard Webhooks for endpoints whose secret was generated on or
+		// after 2026-09-08 (Polar signs older ones with the UTF-8 bytes of
+		// the whole secret, which this row does not read: regenerate).
+		Scheme:    standardWebhooksOnly(),
+		EventID:   []Field{hdr("Webhook-Id")},
+		EventType: []Field{body("type")},
+		Docs:      "https://polar.sh/docs/integrate/webhooks/delivery",
+	},
+	{
 		Name: "pusher",
 		// X-Pusher-Key names the app whose secret signed; the route's
 		// secret is that app's.
@@ -215,6 +264,13 @@ var secondWave = []*Provider{
 		Docs:      "https://docs.recurly.com/recurly-subscriptions/docs/signature-verification",
 	},
 	{
+		Name:      "render",
+		Scheme:    standardWebhooksOnly(),
+		EventID:   []Field{hdr("Webhook-Id")},
+		EventType: []Field{body("type")},
+		Docs:      "https://render.com/docs/webhooks",
+	},
+	{
 		Name: "replicate",
 		// Replicate signs each attempt anew ("when the webhook attempt
 		// occurred"), so a retry is fresh and the id, the same on every
@@ -233,11 +289,42 @@ var secondWave = []*Provider{
 		Docs:      "https://www.revenuecat.com/docs/integrations/webhooks",
 	},
 	{
+		Name: "sinch_conversation",
+		// Conversation API callbacks: base64 HMAC-SHA256 of body + "." +
+		// nonce + "." + timestamp. The SDKs support HmacSHA256 alone and
+		// check no time; Sinch's docs ask for a small window and a
+		// unique nonce, which is the dedup key here.
+		Scheme: &HMAC{
+			Header: []string{"X-Sinch-Webhook-Signature"}, Encoding: Base64,
+			TimestampHeader: []string{"X-Sinch-Webhook-Signature-Timestamp"},
+			IDHeader:        []string{"X-Sinch-Webhook-Signature-Nonce"},
+			Content:         "{body}.{id}.{timestamp}",
+		},
+		EventID: []Field{hdr("X-Sinch-Webhook-Signature-Nonce")},
+		Docs:    "https://developers.sinch.com/sdk/sinch-sdk-node/1.5.0/variables/validateWebhookSignature.html",
+	},
+	{
+		Name: "sinch_numbers",
+		// Numbers callbacks: hex HMAC-SHA1 of the body with the callback
+		// secret set on the number.
+		Scheme:    &HMAC{Header: []string{"X-Sinch-Signature"}, Algorithm: SHA1},
+		EventID:   []Field{body("eventId")},
+		EventType: []Field{body("eventType")},
+		Docs:      "https://developers.sinch.com/sdk/sinch-sdk-node/1.5.0/variables/validateSignatureHeader.html",
+	},
+	{
 		Name:      "sonatype",
 		Aliases:   []string{"sonatype_nexus", "nexus"},
 		Scheme:    &HMAC{Header: []string{"X-Nexus-Webhook-Signature"}, Algorithm: SHA1},
 		EventType: []Field{hdr("X-Nexus-Webhook-Id")},
 		Docs:      "https://help.sonatype.com/repomanager3/integrations/webhooks/working-with-hmac-payloads",
+	},
+	{
+		Name: "stytch",
+		// Stytch delivers its webhooks through Svix.
+		Scheme:  standardWebhooks("svix", "webhook"),
+		EventID: []Field{body("event_id"), hdr("Svix-Id")},
+		Docs:    "https://stytch.com/docs/b2b/guides/webhooks",
 	},
 	{
 		Name:      "tally",

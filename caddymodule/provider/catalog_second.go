@@ -68,7 +68,7 @@ var secondWave = []*Provider{
 		Aliases:   []string{"calcom"},
 		Scheme:    bodyHex("X-Cal-Signature-256"),
 		EventType: []Field{body("triggerEvent")},
-		Docs:      "https://cal.com/docs/developing/guides/automation/webhooks",
+		Docs:      "https://cal.com/docs/core-features/webhooks",
 	},
 	{
 		Name: "chargebee",
@@ -108,12 +108,13 @@ var secondWave = []*Provider{
 	{
 		Name:    "customerio",
 		Aliases: []string{"customer_io"},
-		// Customer.io documents no bound nor whether retries are signed
-		// again: the 5 min default applies and event_id refuses replays.
+		// Customer.io retries for seven days and documents neither a
+		// bound nor whether retries are signed again: the 5 min default
+		// applies and event_id refuses replays.
 		Scheme:    &HMAC{Header: []string{"X-CIO-Signature"}, TimestampHeader: []string{"X-CIO-Timestamp"}, Content: "v0:{timestamp}:{body}"},
 		EventID:   []Field{body("event_id")},
 		EventType: []Field{body("metric")},
-		Docs:      "https://docs.customer.io/integrations/data-out/connections/webhooks/",
+		Docs:      "https://customer.io/docs/api/webhooks/",
 	},
 	{
 		Name:      "dwolla",
@@ -160,7 +161,7 @@ var secondWave = []*Provider{
 		Name:    "heroku",
 		Scheme:  bodyB64("Heroku-Webhook-Hmac-SHA256"),
 		EventID: []Field{hdr("Heroku-Webhook-Id")},
-		Docs:    "https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests",
+		Docs:    "https://devcenter.heroku.com/articles/app-webhooks",
 	},
 	{
 		Name: "klaviyo",
@@ -179,7 +180,7 @@ var secondWave = []*Provider{
 		Scheme:    bodyHex("X-LD-Signature"),
 		EventID:   []Field{body("_id")},
 		EventType: []Field{body("kind")},
-		Docs:      "https://launchdarkly.com/docs/home/infrastructure/webhooks#sign-a-webhook",
+		Docs:      "https://launchdarkly.com/docs/home/infrastructure/webhooks",
 	},
 	{
 		Name: "lithic",
@@ -188,7 +189,7 @@ var secondWave = []*Provider{
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{hdr("Webhook-Id")},
 		EventType: []Field{body("event_type")},
-		Docs:      "https://docs.lithic.com/docs/events-api#verifying-webhooks",
+		Docs:      "https://docs.lithic.com/docs/events-api",
 	},
 	{
 		Name:   "modern_treasury",
@@ -227,7 +228,7 @@ var secondWave = []*Provider{
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{body("id")},
 		EventType: []Field{body("type")},
-		Docs:      "https://developer.withorb.com/docs/orb-docs/webhooks",
+		Docs:      "https://github.com/orbcorp/orb-node/blob/main/src/resources/webhooks.ts",
 	},
 	{
 		Name: "polar",
@@ -313,11 +314,14 @@ var secondWave = []*Provider{
 		Docs:      "https://developers.sinch.com/sdk/sinch-sdk-node/1.5.0/variables/validateSignatureHeader.html",
 	},
 	{
-		Name:      "sonatype",
-		Aliases:   []string{"sonatype_nexus", "nexus"},
-		Scheme:    &HMAC{Header: []string{"X-Nexus-Webhook-Signature"}, Algorithm: SHA1},
+		Name:    "sonatype",
+		Aliases: []string{"sonatype_nexus", "nexus"},
+		Scheme:  &HMAC{Header: []string{"X-Nexus-Webhook-Signature"}, Algorithm: SHA1},
+		// X-Nexus-Webhook-Delivery is "a unique UUID identifying the
+		// event"; X-Nexus-Webhook-Id names the event type.
+		EventID:   []Field{hdr("X-Nexus-Webhook-Delivery")},
 		EventType: []Field{hdr("X-Nexus-Webhook-Id")},
-		Docs:      "https://help.sonatype.com/repomanager3/integrations/webhooks/working-with-hmac-payloads",
+		Docs:      "https://help.sonatype.com/repomanager3/integrations/webhooks/enabling-a-repository-webhook-capability",
 	},
 	{
 		Name: "stytch",
@@ -338,7 +342,7 @@ var secondWave = []*Provider{
 		// The body's id is the webhook's, the same on every event.
 		Scheme:    &HMAC{Header: []string{"X-Spark-Signature"}, Algorithm: SHA1},
 		EventType: []Field{body("event")},
-		Docs:      "https://developer.webex.com/docs/receive-and-verify-webhooks",
+		Docs:      "https://developer.webex.com/docs/api/guides/webhooks",
 	},
 	{
 		Name: "woocommerce",

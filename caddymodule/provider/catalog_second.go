@@ -197,6 +197,15 @@ var secondWave = []*Provider{
 		Docs:   "https://docs.moderntreasury.com/docs/verifying-webhooks",
 	},
 	{
+		Name: "mollie",
+		// Next-gen webhooks: hex HMAC-SHA256 of the body. Mollie's docs
+		// compare the bare hex; its PHP SDK strips a "sha256=" first when
+		// there is one, so both forms are read. Legacy webhooks (a form
+		// body with an id, unsigned) are refused for the missing header.
+		Scheme: &HMAC{Header: []string{"X-Mollie-Signature"}, Prefix: "sha256=", PrefixOptional: true},
+		Docs:   "https://docs.mollie.com/reference/webhooks-best-practices",
+	},
+	{
 		Name:    "mongodb",
 		Aliases: []string{"mongodb_atlas"},
 		// Atlas alerts: the body's id names an alert, not a delivery

@@ -120,6 +120,10 @@ func TestSecondWaveIndependentSignatures(t *testing.T) {
 			return standardHeaders(s, "msg_1", unix, b)
 		}},
 		{name: "modern treasury hex body", provider: "modern_treasury", secret: raw, sign: hexBody("X-Signature", sha256.New)},
+		{name: "mollie bare hex", provider: "mollie", secret: raw, sign: hexBody("X-Mollie-Signature", sha256.New)},
+		{name: "mollie sha256= hex", provider: "mollie", secret: raw, sign: func(s, b string) http.Header {
+			return http.Header{"X-Mollie-Signature": {"sha256=" + hexMAC(sha256.New, s, b)}}
+		}},
 		{name: "mongodb base64 sha1 body", provider: "mongodb", secret: raw, sign: b64Body("X-MMS-Signature", sha1.New)},
 		{name: "openai standard webhooks", provider: "openai", secret: whsec, sign: func(s, b string) http.Header {
 			return standardHeaders(s, "msg_1", unix, b)
@@ -292,6 +296,26 @@ func FuzzTimestampFirst(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header string, b []byte) {
 		req := *r
 		req.Header = http.Header{"Recurly-Signature": {header}}
+		req.Body = b
+		if _, err := v.Verify(&req); err == nil && !bytes.Equal(b, body) {
+			t.Fatalf("accepted a changed body %q with header %q", b, header)
+		}
+	})
+}
+
+// FuzzOptionalPrefix fuzzes Mollie's signature, read with or without its
+// "sha256=" prefix.
+func FuzzOptionalPrefix(f *testing.F) {
+	body := []byte(`{"resource":"event","type":"payment-link.paid"}`)
+	r := fuzzGenuine(f, "mollie", fuzzSecret, body, http.Header{}, "")
+	v := fuzzVerifier(f, "mollie")
+	sig := r.Header.Get("X-Mollie-Signature")
+	f.Add(sig, body)
+	f.Add(strings.TrimPrefix(sig, "sha256="), body)
+	f.Add("sha256="+sig, body)
+	f.Fuzz(func(t *testing.T, header string, b []byte) {
+		req := *r
+		req.Header = http.Header{"X-Mollie-Signature": {header}}
 		req.Body = b
 		if _, err := v.Verify(&req); err == nil && !bytes.Equal(b, body) {
 			t.Fatalf("accepted a changed body %q with header %q", b, header)

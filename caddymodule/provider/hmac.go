@@ -75,8 +75,12 @@ type HMAC struct {
 	Encoding Encoding `json:"encoding,omitempty"`
 
 	// Prefix precedes the signature, as in GitHub's "sha256=". It is
-	// required when set.
+	// required when set, unless PrefixOptional.
 	Prefix string `json:"prefix,omitempty"`
+
+	// PrefixOptional accepts the signature with or without Prefix, for
+	// senders whose own verifiers strip it when present (Mollie).
+	PrefixOptional bool `json:"prefix_optional,omitempty"`
 
 	// SignatureKey turns the header into a list of key/value pairs
 	// (Stripe's "t=…,v1=…,v1=…") in which every value under this key is a
@@ -195,6 +199,9 @@ func (s *HMAC) compile() (*compiled, error) {
 	}
 	if s.TimestampKey != "" && s.SignatureKey == "" {
 		return nil, fmt.Errorf("hmac scheme: timestamp_key needs signature_key")
+	}
+	if s.PrefixOptional && s.Prefix == "" {
+		return nil, fmt.Errorf("hmac scheme: prefix_optional needs prefix")
 	}
 	// A keyless list has one place for the time: a second source would
 	// leave it unclear which one the signature covers.
@@ -613,7 +620,7 @@ func (c *compiled) parse(value string, p *parsedHeader) error {
 	name := c.headers[p.family]
 	if c.Prefix != "" {
 		rest, ok := strings.CutPrefix(value, c.Prefix)
-		if !ok {
+		if !ok && !c.PrefixOptional {
 			return refuse(ReasonMalformedSignature, "header %s does not start with %q", name, c.Prefix)
 		}
 		value = rest

@@ -125,3 +125,45 @@ func TestTimestampFirstList(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefixOptional: with prefix_optional the signature verifies with or
+// without its prefix, and nothing else about the header is loosened.
+func TestPrefixOptional(t *testing.T) {
+	body := []byte(`{"id":"evt_1"}`)
+	mac := hmac.New(sha256.New, []byte("s3cret"))
+	mac.Write(body)
+	sig := hex.EncodeToString(mac.Sum(nil))
+	optional := &HMAC{Header: []string{"X-Sig"}, Prefix: "sha256=", PrefixOptional: true}
+	required := &HMAC{Header: []string{"X-Sig"}, Prefix: "sha256="}
+	for _, c := range []struct {
+		name   string
+		scheme *HMAC
+		header string
+		want   Reason
+	}{
+		{"optional, with prefix", optional, "sha256=" + sig, ""},
+		{"optional, bare", optional, sig, ""},
+		{"optional, other prefix", optional, "sha1=" + sig, ReasonMalformedSignature},
+		{"optional, prefix twice", optional, "sha256=sha256=" + sig, ReasonMalformedSignature},
+		{"required, bare", required, sig, ReasonMalformedSignature},
+		{"required, with prefix", required, "sha256=" + sig, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := c.scheme.NewVerifier(VerifierConfig{Secrets: []string{"s3cret"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = v.Verify(&Request{Method: "POST", Header: http.Header{"X-Sig": {c.header}}, Body: body, Now: testNow})
+			var perr *Error
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && (!errors.As(err, &perr) || perr.Reason != c.want):
+				t.Fatalf("got %v, want %s", err, c.want)
+			}
+		})
+	}
+	if err := (&HMAC{Header: []string{"X-Sig"}, PrefixOptional: true}).Validate(); err == nil || !strings.Contains(err.Error(), "prefix_optional") {
+		t.Fatalf("prefix_optional without prefix: want an error naming it, got %v", err)
+	}
+}

@@ -250,6 +250,15 @@ var secondWave = []*Provider{
 		Docs:      "https://polar.sh/docs/integrate/webhooks/delivery",
 	},
 	{
+		Name: "pinwheel",
+		// x-pinwheel-signature: v2=<hex> of "v2:" + x-timestamp + ":" +
+		// body, keyed with the API secret. The x-timestamp header is
+		// signed but its unit is not stated, so it is covered as text
+		// and no freshness is checked.
+		Scheme: &HMAC{Header: []string{"X-Pinwheel-Signature"}, Prefix: "v2=", Content: "v2:{header.X-Timestamp}:{body}"},
+		Docs:   "https://docs.pinwheelapi.com/docs/webhook-signature-verification",
+	},
+	{
 		Name: "pusher",
 		// X-Pusher-Key names the app whose secret signed; the route's
 		// secret is that app's.
@@ -297,6 +306,15 @@ var secondWave = []*Provider{
 		EventID:   []Field{body("event.id")},
 		EventType: []Field{body("event.type")},
 		Docs:      "https://www.revenuecat.com/docs/integrations/webhooks",
+	},
+	{
+		Name:    "signal_sciences",
+		Aliases: []string{"sigsci"},
+		// Generic webhooks: hex HMAC-SHA256 of the payload with the key
+		// generated for the integration.
+		Scheme:    bodyHex("X-SigSci-Signature"),
+		EventType: []Field{body("type")},
+		Docs:      "https://docs.fastly.com/signalsciences/integrations/generic-webhooks/",
 	},
 	{
 		Name: "sinch_conversation",

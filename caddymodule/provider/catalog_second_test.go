@@ -132,6 +132,9 @@ func TestSecondWaveIndependentSignatures(t *testing.T) {
 			ts := now.UTC().Format("2006-01-02T15:04:05.000")
 			return http.Header{"X-Orb-Timestamp": {ts}, "X-Orb-Signature": {"v1=" + hexMAC(sha256.New, s, "v1:", ts, ":", b)}}
 		}},
+		{name: "pinwheel v2:ts:body with v2= prefix", provider: "pinwheel", secret: raw, sign: func(s, b string) http.Header {
+			return http.Header{"X-Timestamp": {unix}, "X-Pinwheel-Signature": {"v2=" + hexMAC(sha256.New, s, "v2:", unix, ":", b)}}
+		}},
 		{name: "polar standard webhooks", provider: "polar", secret: whsec, sign: func(s, b string) http.Header {
 			return standardHeaders(s, "msg_1", unix, b)
 		}},
@@ -145,6 +148,7 @@ func TestSecondWaveIndependentSignatures(t *testing.T) {
 		{name: "replicate standard webhooks", provider: "replicate", secret: whsec, sign: func(s, b string) http.Header {
 			return standardHeaders(s, "msg_1", unix, b)
 		}},
+		{name: "signal sciences hex body", provider: "signal_sciences", secret: raw, sign: hexBody("X-SigSci-Signature", sha256.New)},
 		{name: "sinch conversation body.nonce.ts base64", provider: "sinch_conversation", secret: raw, sign: func(s, b string) http.Header {
 			const nonce = "01JHFFHWYY7HSS4FWTMDTQEK8V"
 			return http.Header{

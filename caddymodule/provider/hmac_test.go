@@ -95,15 +95,8 @@ func TestTimestampFirstList(t *testing.T) {
 		{"stale", strconv.FormatInt(testNow.Add(-6*time.Minute).UnixMilli(), 10) + "," + good, ReasonTimestampTooOld},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := &Request{Method: "POST", Header: http.Header{"X-Sig": {c.header}}, Body: body, Now: testNow}
-			_, err := v.Verify(r)
-			var perr *Error
-			switch {
-			case c.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case c.want != "" && (!errors.As(err, &perr) || perr.Reason != c.want):
-				t.Fatalf("got %v, want %s", err, c.want)
-			}
+			_, err := v.Verify(&Request{Method: "POST", Header: http.Header{"X-Sig": {c.header}}, Body: body, Now: testNow})
+			checkReason(t, err, c.want)
 		})
 	}
 	t.Run("sign writes the list", func(t *testing.T) {
@@ -154,16 +147,23 @@ func TestPrefixOptional(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = v.Verify(&Request{Method: "POST", Header: http.Header{"X-Sig": {c.header}}, Body: body, Now: testNow})
-			var perr *Error
-			switch {
-			case c.want == "" && err != nil:
-				t.Fatalf("refused: %v", err)
-			case c.want != "" && (!errors.As(err, &perr) || perr.Reason != c.want):
-				t.Fatalf("got %v, want %s", err, c.want)
-			}
+			checkReason(t, err, c.want)
 		})
 	}
 	if err := (&HMAC{Header: []string{"X-Sig"}, PrefixOptional: true}).Validate(); err == nil || !strings.Contains(err.Error(), "prefix_optional") {
 		t.Fatalf("prefix_optional without prefix: want an error naming it, got %v", err)
+	}
+}
+
+// checkReason fails t unless err is nil when want is empty, or a refusal
+// for want otherwise.
+func checkReason(t *testing.T, err error, want Reason) {
+	t.Helper()
+	var perr *Error
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("refused: %v", err)
+	case want != "" && (!errors.As(err, &perr) || perr.Reason != want):
+		t.Fatalf("got %v, want %s", err, want)
 	}
 }

@@ -164,6 +164,16 @@ var secondWave = []*Provider{
 		Docs:    "https://devcenter.heroku.com/articles/app-webhooks",
 	},
 	{
+		Name:    "incident_io",
+		Aliases: []string{"incidentio"},
+		// Delivered through Svix under the webhook-* header names, the
+		// Standard Webhooks layout; failed deliveries are retried for 24
+		// hours.
+		Scheme:  standardWebhooksOnly(),
+		EventID: []Field{hdr("Webhook-Id")},
+		Docs:    "https://docs.incident.io/api-reference/webhooks",
+	},
+	{
 		Name: "klaviyo",
 		// System webhooks: hex HMAC-SHA256 of the body followed by the
 		// Klaviyo-Timestamp header. The header is signed but its format

@@ -111,6 +111,9 @@ func TestSecondWaveIndependentSignatures(t *testing.T) {
 		}},
 		{name: "gocardless hex body", provider: "gocardless", secret: raw, sign: hexBody("Webhook-Signature", sha256.New)},
 		{name: "heroku base64 body", provider: "heroku", secret: raw, sign: b64Body("Heroku-Webhook-Hmac-SHA256", sha256.New)},
+		{name: "incident.io standard webhooks", provider: "incident_io", secret: whsec, sign: func(s, b string) http.Header {
+			return standardHeaders(s, "msg_1", unix, b)
+		}},
 		{name: "klaviyo body then timestamp", provider: "klaviyo", secret: raw, sign: func(s, b string) http.Header {
 			ts := "2026-12-01T21:00:00+00:00"
 			return http.Header{"Klaviyo-Timestamp": {ts}, "Klaviyo-Signature": {hexMAC(sha256.New, s, b, ts)}}

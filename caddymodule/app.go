@@ -175,11 +175,6 @@ func (a *App) Validate() error {
 	if a.MemoryMaxEntries < 0 || a.MemoryMaxBytes < 0 || a.FloodMaxEntries < 0 {
 		return fmt.Errorf("memory_max_entries, memory_max_bytes and flood_max_entries must not be negative")
 	}
-	if a.KeyFetch != nil {
-		if err := a.KeyFetch.Validate(); err != nil {
-			return fmt.Errorf("key_fetch: %w", err)
-		}
-	}
 	return nil
 }
 

@@ -115,22 +115,14 @@ func TestFetchOncePerDocument(t *testing.T) {
 	var seen outcomes
 	src := f.Observed(seen.observe)
 	const callers = 1000
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			doc, err := src.Fetch(context.Background(), provider.KeyRequest{Provider: "test", URL: ks.URL + "/key.pem"})
-			if err == nil && string(doc.Body) != "doc" {
-				err = fmt.Errorf("body %q", doc.Body)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	errs := concurrently(callers, func() error {
+		doc, err := src.Fetch(context.Background(), provider.KeyRequest{Provider: "test", URL: ks.URL + "/key.pem"})
+		if err == nil && string(doc.Body) != "doc" {
+			err = fmt.Errorf("body %q", doc.Body)
+		}
+		return err
+	})
+	for _, err := range errs {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,26 +155,17 @@ func TestFetchThatHangsIsBoundedAndKept(t *testing.T) {
 	ks := newKeyServer(t, hang(release, nil))
 	f, clock := newFetcher(t, ks, Config{Timeout: durationOf(MinTimeout)})
 	req := provider.KeyRequest{URL: ks.URL + "/key.pem"}
-	const callers = 20
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := f.Fetch(context.Background(), req)
-			errs <- err
-		}()
-	}
-	wg.Wait()
+	errs := concurrently(20, func() error {
+		_, err := f.Fetch(context.Background(), req)
+		return err
+	})
 	// Generous slack: the machine is shared, but a hang of its own would
 	// take until the test's end.
 	if took := time.Since(start); took > MinTimeout+3*time.Second {
 		t.Fatalf("callers waited %s, timeout is %s", took, MinTimeout)
 	}
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		wantReason(t, err, provider.ReasonKeyUnavailable)
 	}
 	var seen outcomes

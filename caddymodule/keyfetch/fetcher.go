@@ -35,16 +35,26 @@ const (
 	// OutcomeRefused: the URL is not allowed, or its host resolved to an
 	// address that is not public.
 	OutcomeRefused = "refused"
-	// OutcomeBusy: the provider already has MaxInFlight fetches running;
+	// OutcomeBusy: the provider already has MaxInFlight fetches running,
+	// or started more than its pace allows (FetchBurst, FetchInterval);
 	// nothing was fetched and nothing is kept.
 	OutcomeBusy = "busy"
 )
 
-// MaxInFlight bounds the fetches running at once for one provider, so
-// that a flood of distinct key locations (forged key ids against a slow
-// key server) holds a bounded number of connections and goroutines, and
-// cannot starve the other providers.
-const MaxInFlight = 16
+// Bounds on the fetches of one provider, so that a flood of distinct key
+// locations (forged key ids, each a document of its own to Plaid's API)
+// holds a bounded number of connections and goroutines, spends the
+// account's API quota no faster than a trickle, and cannot starve the
+// other providers. Genuine traffic needs a few documents per provider,
+// all at start-up or when a key rotates.
+const (
+	// MaxInFlight bounds the fetches running at once.
+	MaxInFlight = 16
+	// FetchBurst fetches may start at once; after them, one per
+	// FetchInterval.
+	FetchBurst    = 16
+	FetchInterval = time.Second
+)
 
 // Observer is told the outcome of every Fetch, for metrics.
 type Observer func(provider, outcome string)
@@ -65,7 +75,8 @@ type Fetcher struct {
 	docs     *lru[cached]
 	failures *lru[failure]
 	inflight map[string]*call
-	running  map[string]int // fetches running, per provider
+	running  map[string]int       // fetches running, per provider
+	paced    map[string]time.Time // per provider: when its pace allows the next fetch without burst
 }
 
 type cached struct {
@@ -125,6 +136,7 @@ func New(cfg Config) (*Fetcher, error) {
 		failures: newLRU[failure](cfg.cacheEntries()),
 		inflight: make(map[string]*call),
 		running:  make(map[string]int),
+		paced:    make(map[string]time.Time),
 	}, nil
 }
 
@@ -196,12 +208,23 @@ func (f *Fetcher) fetch(ctx context.Context, req provider.KeyRequest, observe Ob
 	}
 }
 
-// startLocked takes one of the provider's MaxInFlight fetch slots, under
-// f.mu; false when they are all taken.
+// startLocked takes one of the provider's MaxInFlight fetch slots and
+// one fetch of its pace (GCRA: a theoretical arrival time advanced by
+// FetchInterval per fetch, at most FetchBurst intervals ahead), under
+// f.mu; false when either is spent.
 func (f *Fetcher) startLocked(provider string) bool {
 	if f.running[provider] >= MaxInFlight {
 		return false
 	}
+	now := f.now()
+	next := f.paced[provider]
+	if next.Before(now) {
+		next = now
+	}
+	if next.Sub(now) >= FetchBurst*FetchInterval {
+		return false
+	}
+	f.paced[provider] = next.Add(FetchInterval)
 	f.running[provider]++
 	return true
 }
@@ -213,7 +236,7 @@ func (f *Fetcher) endLocked(provider string) {
 	}
 }
 
-// busy refuses a fetch when the provider's slots are all taken. Nothing
+// busy refuses a fetch when the provider's slots or pace are spent. Nothing
 // is kept: it says nothing about the document.
 func busy(req provider.KeyRequest, observe Observer) (provider.KeyDocument, error) {
 	observe(req.Provider, OutcomeBusy)
@@ -349,8 +372,10 @@ func (f *Fetcher) transportError(ctx context.Context, err error) *provider.Error
 	switch {
 	case errors.Is(err, errAddressRefused):
 		return notAllowed("%v", errAddressRefused)
-	case ctx.Err() != nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return unavailable("fetching the key took longer than %s", f.timeout)
+	case ctx.Err() != nil:
+		return unavailable("the key fetch was cancelled")
 	}
 	var cert *tls.CertificateVerificationError
 	if errors.As(err, &cert) {

@@ -324,7 +324,7 @@ func TestFetchFailuresDoNotEvictDocuments(t *testing.T) {
 	if _, err := f.Fetch(context.Background(), good); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 20 {
+	for i := range FetchBurst - 1 {
 		f.Fetch(context.Background(), provider.KeyRequest{URL: fmt.Sprintf("%s/forged%d.pem", ks.URL, i)})
 	}
 	if n := f.failures.len(); n != 2 {
@@ -480,7 +480,7 @@ func TestFetchBusy(t *testing.T) {
 		}
 		io.WriteString(w, "doc")
 	})
-	f, _ := newFetcher(t, ks, Config{})
+	f, clock := newFetcher(t, ks, Config{})
 	var wg sync.WaitGroup
 	for i := range MaxInFlight {
 		wg.Add(1)
@@ -513,12 +513,47 @@ func TestFetchBusy(t *testing.T) {
 	if n := ks.hits.Load(); n != MaxInFlight+1 {
 		t.Fatalf("%d fetches, want %d", n, MaxInFlight+1)
 	}
-	// Busy was not kept: once the fetches end, the document is fetched.
+	// Busy was not kept: once the fetches end and the pace allows, the
+	// document is fetched.
+	clock.advance(FetchInterval)
 	if _, err := f.Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: ks.URL + "/one-more.pem"}); err != nil {
 		t.Fatalf("after the fetches ended: %v", err)
 	}
 	if n := len(f.running); n != 0 {
 		t.Fatalf("%d providers still hold fetch slots", n)
+	}
+}
+
+// A provider starts FetchBurst fetches at once, then one per
+// FetchInterval, however many distinct documents are asked for.
+func TestFetchPace(t *testing.T) {
+	ks := newKeyServer(t, serve("doc"))
+	f, clock := newFetcher(t, ks, Config{})
+	var seen outcomes
+	src := f.Observed(seen.observe)
+	fetch := func(i int, name string) error {
+		_, err := src.Fetch(context.Background(), provider.KeyRequest{Provider: name, URL: fmt.Sprintf("%s/kid%d", ks.URL, i)})
+		return err
+	}
+	for i := range FetchBurst {
+		if err := fetch(i, "p"); err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+	}
+	wantReason(t, fetch(FetchBurst, "p"), provider.ReasonKeyUnavailable)
+	if err := fetch(100, "q"); err != nil {
+		t.Fatalf("another provider: %v", err)
+	}
+	if err := fetch(0, "p"); err != nil {
+		t.Fatalf("a cached document: %v", err)
+	}
+	clock.advance(FetchInterval)
+	if err := fetch(FetchBurst, "p"); err != nil {
+		t.Fatalf("after %s: %v", FetchInterval, err)
+	}
+	wantReason(t, fetch(FetchBurst+1, "p"), provider.ReasonKeyUnavailable)
+	if n := ks.hits.Load(); n != FetchBurst+2 || seen.get(OutcomeBusy) != 2 {
+		t.Fatalf("%d fetches, outcomes %v; want %d fetches and 2 busy", n, seen.n, FetchBurst+2)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -220,6 +221,17 @@ type snsVerifier struct {
 	keys      KeySource
 	topics    []string
 	tolerance time.Duration
+	// last is the certificate parsed last, by the identity of the
+	// fetched document, which the KeySource shares between callers
+	// until it fetches again: a burst signed by one certificate parses
+	// it once. Holding the document keeps its address from being reused.
+	last atomic.Pointer[parsedCert]
+}
+
+type parsedCert struct {
+	doc  *byte
+	n    int
+	cert *x509.Certificate
 }
 
 // Verify checks, in order: the envelope, the headers that repeat its
@@ -249,7 +261,7 @@ func (v *snsVerifier) Verify(r *Request) (Verified, error) {
 	if !slices.Contains(v.topics, m["TopicArn"]) {
 		return Verified{}, refuse(ReasonNotAllowed, "TopicArn %.256q is not one of the route's topics", m["TopicArn"])
 	}
-	key, err := snsKey(r, v.keys, m["SigningCertURL"])
+	key, err := v.key(r, m["SigningCertURL"])
 	if err != nil {
 		return Verified{}, err
 	}
@@ -297,18 +309,18 @@ func (m snsMessage) checkHeaders(h http.Header) error {
 	return nil
 }
 
-// snsKey fetches the certificate at url through the KeySource, which
+// key fetches the certificate at url through the KeySource, which
 // admits only AWS's certificate hosts, and returns its RSA key if the
 // certificate is valid now.
-func snsKey(r *Request, keys KeySource, url string) (*rsa.PublicKey, error) {
+func (v *snsVerifier) key(r *Request, url string) (*rsa.PublicKey, error) {
 	if url == "" {
 		return nil, refuse(ReasonMissingSignature, "body has no SigningCertURL")
 	}
-	doc, err := keys.Fetch(r.Ctx(), KeyRequest{Provider: snsKeyProvider, URL: url, HostPattern: snsHosts, PathSuffix: ".pem"})
+	doc, err := v.keys.Fetch(r.Ctx(), KeyRequest{Provider: snsKeyProvider, URL: url, HostPattern: snsHosts, PathSuffix: ".pem"})
 	if err != nil {
 		return nil, keyError(err)
 	}
-	cert, err := parseCertificate(doc.Body)
+	cert, err := v.certificate(doc.Body)
 	if err != nil {
 		return nil, refuse(ReasonKeyUnavailable, "SigningCertURL: %v", err)
 	}
@@ -326,8 +338,14 @@ func snsKey(r *Request, keys KeySource, url string) (*rsa.PublicKey, error) {
 	return key, nil
 }
 
-// parseCertificate reads the first PEM certificate of a document.
-func parseCertificate(doc []byte) (*x509.Certificate, error) {
+// certificate reads the first PEM certificate of a fetched document.
+func (v *snsVerifier) certificate(doc []byte) (*x509.Certificate, error) {
+	if len(doc) == 0 {
+		return nil, errors.New("empty document")
+	}
+	if last := v.last.Load(); last != nil && last.doc == &doc[0] && last.n == len(doc) {
+		return last.cert, nil
+	}
 	block, _ := pem.Decode(doc)
 	if block == nil || block.Type != "CERTIFICATE" {
 		return nil, errors.New("no PEM certificate")
@@ -336,6 +354,7 @@ func parseCertificate(doc []byte) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, errors.New("certificate does not parse")
 	}
+	v.last.Store(&parsedCert{doc: &doc[0], n: len(doc), cert: cert})
 	return cert, nil
 }
 

@@ -275,6 +275,26 @@ func TestSNSRefuses(t *testing.T) {
 	}
 }
 
+// TestSNSCertificateChanges: a verifier that parsed one certificate reads
+// the next document the KeySource serves, not the one it remembers.
+func TestSNSCertificateChanges(t *testing.T) {
+	kp, other := certPair(t), certPair(t)
+	keys := &testKeySource{doc: []byte(kp.verify)}
+	v := snsVerifierFor(t, keys)
+	r := signSNS(t, kp.sign, snsEnvelopes["notification"], "2", testNow)
+	for i, c := range []struct {
+		doc string
+		ok  bool
+	}{{kp.verify, true}, {kp.verify, true}, {other.verify, false}, {kp.verify, true}} {
+		keys.mu.Lock()
+		keys.doc = []byte(c.doc)
+		keys.mu.Unlock()
+		if _, err := v.Verify(r); (err == nil) != c.ok {
+			t.Fatalf("delivery %d: %v, want ok=%v", i, err, c.ok)
+		}
+	}
+}
+
 // TestSNSNeedsKeysAndTopics: a route without a KeySource or topics is a
 // config error, not a route that anyone's topic can post to.
 func TestSNSNeedsKeysAndTopics(t *testing.T) {

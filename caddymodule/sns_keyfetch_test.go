@@ -34,17 +34,17 @@ const (
 	snsKeyTimeout = 2 * time.Second
 )
 
-// keyServer is a real TLS server that records every path it is asked
+// snsKeyServer is a real TLS server that records every path it is asked
 // for: the certificate server of a test, or a decoy that must never be
 // reached.
-type keyServer struct {
+type snsKeyServer struct {
 	*httptest.Server
 	mu   sync.Mutex
 	hits map[string]int
 }
 
-func newKeyServer(t *testing.T, handler http.HandlerFunc) *keyServer {
-	k := &keyServer{hits: map[string]int{}}
+func newSNSKeyServer(t *testing.T, handler http.HandlerFunc) *snsKeyServer {
+	k := &snsKeyServer{hits: map[string]int{}}
 	k.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		k.mu.Lock()
 		k.hits[r.URL.Path]++
@@ -55,13 +55,13 @@ func newKeyServer(t *testing.T, handler http.HandlerFunc) *keyServer {
 	return k
 }
 
-func (k *keyServer) count(path string) int {
+func (k *snsKeyServer) count(path string) int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.hits[path]
 }
 
-func (k *keyServer) total() int {
+func (k *snsKeyServer) total() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	n := 0
@@ -120,16 +120,16 @@ func confirmation(topic, subscribeURL string) string {
 // the decoy, which must never be reached. ca is a file trusting both.
 type snsServers struct {
 	signer       snsSigner
-	certs, decoy *keyServer
+	certs, decoy *snsKeyServer
 	ca           string
 	confirmed    atomic.Value // the last /confirm query
 }
 
 func newSNSServers(t *testing.T) *snsServers {
 	s := &snsServers{signer: newSNSSigner(t)}
-	s.decoy = newKeyServer(t, func(w http.ResponseWriter, r *http.Request) { w.Write(s.signer.certPEM) })
+	s.decoy = newSNSKeyServer(t, func(w http.ResponseWriter, r *http.Request) { w.Write(s.signer.certPEM) })
 	release := make(chan struct{})
-	s.certs = newKeyServer(t, func(w http.ResponseWriter, r *http.Request) {
+	s.certs = newSNSKeyServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/hang.pem":
 			select {

@@ -50,6 +50,8 @@ func (a allowList) admit(req provider.KeyRequest) (*url.URL, error) {
 	if req.PathSuffix != "" && !strings.HasSuffix(u.Path, req.PathSuffix) {
 		return nil, notAllowed("the key URL's path must end in %q", req.PathSuffix)
 	}
+	// One spelling per host, so that one document has one cache entry.
+	u.Host = strings.ToLower(u.Host)
 	return u, nil
 }
 

@@ -35,16 +35,26 @@ const (
 	// OutcomeRefused: the URL is not allowed, or its host resolved to an
 	// address that is not public.
 	OutcomeRefused = "refused"
-	// OutcomeBusy: the provider already has MaxInFlight fetches running;
+	// OutcomeBusy: the provider already has MaxInFlight fetches running,
+	// or started more than its pace allows (FetchBurst, FetchInterval);
 	// nothing was fetched and nothing is kept.
 	OutcomeBusy = "busy"
 )
 
-// MaxInFlight bounds the fetches running at once for one provider, so
-// that a flood of distinct key locations (forged key ids against a slow
-// key server) holds a bounded number of connections and goroutines, and
-// cannot starve the other providers.
-const MaxInFlight = 16
+// Bounds on the fetches of one provider, so that a flood of distinct key
+// locations (forged key ids, each a document of its own to Plaid's API)
+// holds a bounded number of connections and goroutines, spends the
+// account's API quota no faster than a trickle, and cannot starve the
+// other providers. Genuine traffic needs a few documents per provider,
+// all at start-up or when a key rotates.
+const (
+	// MaxInFlight bounds the fetches running at once.
+	MaxInFlight = 16
+	// FetchBurst fetches may start at once; after them, one per
+	// FetchInterval.
+	FetchBurst    = 16
+	FetchInterval = time.Second
+)
 
 // Observer is told the outcome of every Fetch, for metrics.
 type Observer func(provider, outcome string)
@@ -65,7 +75,8 @@ type Fetcher struct {
 	docs     *lru[cached]
 	failures *lru[failure]
 	inflight map[string]*call
-	running  map[string]int // fetches running, per provider
+	running  map[string]int       // fetches running, per provider
+	paced    map[string]time.Time // per provider: when its pace allows the next fetch without burst
 }
 
 type cached struct {
@@ -125,6 +136,7 @@ func New(cfg Config) (*Fetcher, error) {
 		failures: newLRU[failure](cfg.cacheEntries()),
 		inflight: make(map[string]*call),
 		running:  make(map[string]int),
+		paced:    make(map[string]time.Time),
 	}, nil
 }
 
@@ -174,14 +186,12 @@ func (f *Fetcher) fetch(ctx context.Context, req provider.KeyRequest, observe Ob
 	}
 	c, joined := f.inflight[key]
 	if !joined {
-		if f.running[req.Provider] >= MaxInFlight {
+		if !f.startLocked(req.Provider) {
 			f.mu.Unlock()
-			observe(req.Provider, OutcomeBusy)
-			return provider.KeyDocument{}, unavailable("too many key fetches are running for %s", req.Provider)
+			return busy(req, observe)
 		}
 		c = &call{done: make(chan struct{})}
 		f.inflight[key] = c
-		f.running[req.Provider]++
 		// The fetch has a context of its own: a caller that hangs up
 		// does not cancel it for the others.
 		go f.run(context.WithoutCancel(ctx), key, req, u, c, observe)
@@ -196,6 +206,41 @@ func (f *Fetcher) fetch(ctx context.Context, req provider.KeyRequest, observe Ob
 	case <-ctx.Done():
 		return provider.KeyDocument{}, unavailable("stopped waiting for the key: %v", ctx.Err())
 	}
+}
+
+// startLocked takes one of the provider's MaxInFlight fetch slots and
+// one fetch of its pace (GCRA: a theoretical arrival time advanced by
+// FetchInterval per fetch, at most FetchBurst intervals ahead), under
+// f.mu; false when either is spent.
+func (f *Fetcher) startLocked(provider string) bool {
+	if f.running[provider] >= MaxInFlight {
+		return false
+	}
+	now := f.now()
+	next := f.paced[provider]
+	if next.Before(now) {
+		next = now
+	}
+	if next.Sub(now) >= FetchBurst*FetchInterval {
+		return false
+	}
+	f.paced[provider] = next.Add(FetchInterval)
+	f.running[provider]++
+	return true
+}
+
+// endLocked gives a fetch slot back, under f.mu.
+func (f *Fetcher) endLocked(provider string) {
+	if f.running[provider]--; f.running[provider] <= 0 {
+		delete(f.running, provider)
+	}
+}
+
+// busy refuses a fetch when the provider's slots or pace are spent. Nothing
+// is kept: it says nothing about the document.
+func busy(req provider.KeyRequest, observe Observer) (provider.KeyDocument, error) {
+	observe(req.Provider, OutcomeBusy)
+	return provider.KeyDocument{}, unavailable("too many key fetches are running for %s", req.Provider)
 }
 
 // lookup answers from the cache, under f.mu: a document that is fresh
@@ -238,10 +283,7 @@ func (f *Fetcher) run(ctx context.Context, key string, req provider.KeyRequest, 
 	now := f.now()
 	f.mu.Lock()
 	delete(f.inflight, key)
-	f.running[req.Provider]--
-	if f.running[req.Provider] == 0 {
-		delete(f.running, req.Provider)
-	}
+	f.endLocked(req.Provider)
 	if err == nil {
 		f.docs.put(key, cached{doc: doc, expires: now.Add(life)})
 		f.failures.remove(key)
@@ -259,8 +301,20 @@ func (f *Fetcher) run(ctx context.Context, key string, req provider.KeyRequest, 
 }
 
 // once fetches without the cache, for a one-off call: bounded the same
-// way, and cancelled with its caller.
+// way (time, size, the provider's fetch slots), and cancelled with its
+// caller.
 func (f *Fetcher) once(ctx context.Context, req provider.KeyRequest, u *url.URL, observe Observer) (provider.KeyDocument, error) {
+	f.mu.Lock()
+	started := f.startLocked(req.Provider)
+	f.mu.Unlock()
+	if !started {
+		return busy(req, observe)
+	}
+	defer func() {
+		f.mu.Lock()
+		f.endLocked(req.Provider)
+		f.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	doc, _, err := f.get(ctx, req, u)
@@ -318,8 +372,10 @@ func (f *Fetcher) transportError(ctx context.Context, err error) *provider.Error
 	switch {
 	case errors.Is(err, errAddressRefused):
 		return notAllowed("%v", errAddressRefused)
-	case ctx.Err() != nil:
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return unavailable("fetching the key took longer than %s", f.timeout)
+	case ctx.Err() != nil:
+		return unavailable("the key fetch was cancelled")
 	}
 	var cert *tls.CertificateVerificationError
 	if errors.As(err, &cert) {

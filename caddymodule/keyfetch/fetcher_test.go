@@ -115,22 +115,14 @@ func TestFetchOncePerDocument(t *testing.T) {
 	var seen outcomes
 	src := f.Observed(seen.observe)
 	const callers = 1000
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			doc, err := src.Fetch(context.Background(), provider.KeyRequest{Provider: "test", URL: ks.URL + "/key.pem"})
-			if err == nil && string(doc.Body) != "doc" {
-				err = fmt.Errorf("body %q", doc.Body)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	errs := concurrently(callers, func() error {
+		doc, err := src.Fetch(context.Background(), provider.KeyRequest{Provider: "test", URL: ks.URL + "/key.pem"})
+		if err == nil && string(doc.Body) != "doc" {
+			err = fmt.Errorf("body %q", doc.Body)
+		}
+		return err
+	})
+	for _, err := range errs {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,26 +155,17 @@ func TestFetchThatHangsIsBoundedAndKept(t *testing.T) {
 	ks := newKeyServer(t, hang(release, nil))
 	f, clock := newFetcher(t, ks, Config{Timeout: durationOf(MinTimeout)})
 	req := provider.KeyRequest{URL: ks.URL + "/key.pem"}
-	const callers = 20
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := f.Fetch(context.Background(), req)
-			errs <- err
-		}()
-	}
-	wg.Wait()
+	errs := concurrently(20, func() error {
+		_, err := f.Fetch(context.Background(), req)
+		return err
+	})
 	// Generous slack: the machine is shared, but a hang of its own would
 	// take until the test's end.
 	if took := time.Since(start); took > MinTimeout+3*time.Second {
 		t.Fatalf("callers waited %s, timeout is %s", took, MinTimeout)
 	}
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		wantReason(t, err, provider.ReasonKeyUnavailable)
 	}
 	var seen outcomes
@@ -341,7 +324,7 @@ func TestFetchFailuresDoNotEvictDocuments(t *testing.T) {
 	if _, err := f.Fetch(context.Background(), good); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 20 {
+	for i := range FetchBurst - 1 {
 		f.Fetch(context.Background(), provider.KeyRequest{URL: fmt.Sprintf("%s/forged%d.pem", ks.URL, i)})
 	}
 	if n := f.failures.len(); n != 2 {
@@ -489,33 +472,88 @@ func TestFetchPostKeyedByBody(t *testing.T) {
 
 func TestFetchBusy(t *testing.T) {
 	release, entered := make(chan struct{}), make(chan struct{}, MaxInFlight)
-	ks := newKeyServer(t, hang(release, entered))
-	f, _ := newFetcher(t, ks, Config{})
+	hanging := hang(release, entered)
+	ks := newKeyServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slow") {
+			hanging(w, r)
+			return
+		}
+		io.WriteString(w, "doc")
+	})
+	f, clock := newFetcher(t, ks, Config{})
 	var wg sync.WaitGroup
 	for i := range MaxInFlight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f.Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: fmt.Sprintf("%s/k%d.pem", ks.URL, i)})
+			f.Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: fmt.Sprintf("%s/slow%d.pem", ks.URL, i)})
 		}()
 	}
 	for range MaxInFlight {
 		<-entered
 	}
 	var seen outcomes
-	_, err := f.Observed(seen.observe).Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: ks.URL + "/one-more.pem"})
-	wantReason(t, err, provider.ReasonKeyUnavailable)
-	if seen.get(OutcomeBusy) != 1 {
-		t.Fatalf("outcomes %v, want busy", seen.n)
+	src := f.Observed(seen.observe)
+	for _, req := range []provider.KeyRequest{
+		{Provider: "p", URL: ks.URL + "/one-more.pem"},
+		{Provider: "p", URL: ks.URL + "/confirm", NoCache: true},
+	} {
+		_, err := src.Fetch(context.Background(), req)
+		wantReason(t, err, provider.ReasonKeyUnavailable)
+	}
+	if seen.get(OutcomeBusy) != 2 {
+		t.Fatalf("outcomes %v, want 2 busy", seen.n)
 	}
 	// Another provider is not held up by this one's fetches.
+	if _, err := f.Fetch(context.Background(), provider.KeyRequest{Provider: "q", URL: ks.URL + "/other.pem"}); err != nil {
+		t.Fatalf("another provider: %v", err)
+	}
 	close(release)
 	wg.Wait()
-	if n := ks.hits.Load(); n != MaxInFlight {
-		t.Fatalf("%d fetches, want %d", n, MaxInFlight)
+	if n := ks.hits.Load(); n != MaxInFlight+1 {
+		t.Fatalf("%d fetches, want %d", n, MaxInFlight+1)
 	}
+	// Busy was not kept: once the fetches end and the pace allows, the
+	// document is fetched.
+	clock.advance(FetchInterval)
 	if _, err := f.Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: ks.URL + "/one-more.pem"}); err != nil {
 		t.Fatalf("after the fetches ended: %v", err)
+	}
+	if n := len(f.running); n != 0 {
+		t.Fatalf("%d providers still hold fetch slots", n)
+	}
+}
+
+// A provider starts FetchBurst fetches at once, then one per
+// FetchInterval, however many distinct documents are asked for.
+func TestFetchPace(t *testing.T) {
+	ks := newKeyServer(t, serve("doc"))
+	f, clock := newFetcher(t, ks, Config{})
+	var seen outcomes
+	src := f.Observed(seen.observe)
+	fetch := func(i int, name string) error {
+		_, err := src.Fetch(context.Background(), provider.KeyRequest{Provider: name, URL: fmt.Sprintf("%s/kid%d", ks.URL, i)})
+		return err
+	}
+	for i := range FetchBurst {
+		if err := fetch(i, "p"); err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+	}
+	wantReason(t, fetch(FetchBurst, "p"), provider.ReasonKeyUnavailable)
+	if err := fetch(100, "q"); err != nil {
+		t.Fatalf("another provider: %v", err)
+	}
+	if err := fetch(0, "p"); err != nil {
+		t.Fatalf("a cached document: %v", err)
+	}
+	clock.advance(FetchInterval)
+	if err := fetch(FetchBurst, "p"); err != nil {
+		t.Fatalf("after %s: %v", FetchInterval, err)
+	}
+	wantReason(t, fetch(FetchBurst+1, "p"), provider.ReasonKeyUnavailable)
+	if n := ks.hits.Load(); n != FetchBurst+2 || seen.get(OutcomeBusy) != 2 {
+		t.Fatalf("%d fetches, outcomes %v; want %d fetches and 2 busy", n, seen.n, FetchBurst+2)
 	}
 }
 

@@ -1,23 +1,18 @@
 package keyfetch
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/webrev/webhook-gateway/internal/testredis"
 )
 
 // keyServer is a real TLS server that counts the requests reaching it.
@@ -29,7 +24,7 @@ type keyServer struct {
 }
 
 // newKeyServer starts a TLS server whose certificate names 127.0.0.1,
-// ::1 and localhost, issued by a CA of its own written to ks.ca.
+// ::1 and localhost, issued by a throwaway CA written to ks.ca.
 func newKeyServer(t *testing.T, h http.HandlerFunc) *keyServer {
 	t.Helper()
 	ks := &keyServer{}
@@ -42,15 +37,16 @@ func newKeyServer(t *testing.T, h http.HandlerFunc) *keyServer {
 			ks.conns.Add(1)
 		}
 	}
-	cert, caPEM := testPKI(t)
+	// Handshakes the tests refuse on purpose are not news.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ca, cert, err := testredis.ServerCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	ks.Server = srv
-	ks.ca = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ks.ca, caPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ks.Server, ks.ca = srv, ca
 	return ks
 }
 
@@ -77,26 +73,34 @@ func newFetcher(t *testing.T, ks *keyServer, cfg Config) (*Fetcher, *testClock) 
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := &testClock{base: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	f.now = clock.now
 	return f, clock
 }
 
+// testClock is a Fetcher's clock that moves only when told.
 type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+	base   time.Time
+	offset atomic.Int64 // nanoseconds
 }
 
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func (c *testClock) now() time.Time { return c.base.Add(time.Duration(c.offset.Load())) }
 
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// concurrently runs fn n times at once and returns their errors.
+func concurrently(n int, fn func() error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn()
+		}()
+	}
+	wg.Wait()
+	return errs
 }
 
 // outcomes counts what an Observer was told.
@@ -118,47 +122,4 @@ func (o *outcomes) get(outcome string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.n[outcome]
-}
-
-// testPKI makes a CA and a server certificate it signs for localhost,
-// 127.0.0.1 and ::1.
-func testPKI(t *testing.T) (tls.Certificate, []byte) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "keyfetch test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey},
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 }

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,31 +109,13 @@ func TestSNSThroughCaddy(t *testing.T) {
 
 	t.Run("1000 deliveries, one fetch", func(t *testing.T) {
 		up.Reset()
-		const n, workers = 1000, 8
-		type delivery struct {
-			h    http.Header
-			body []byte
-		}
-		all := make(chan delivery, n)
-		for i := range n {
-			h, body := s.signer.sign(t, notification(snsTopic), fmt.Sprintf("msg-burst-%d", i), s.certs.URL+"/burst.pem")
-			all <- delivery{h, body}
-		}
-		close(all)
-		var failed atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for d := range all {
-					if resp, _, err := send(d.h, d.body); err != nil || resp.StatusCode != http.StatusOK {
-						failed.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		if failed.Load() != 0 || up.Count() != n {
-			t.Fatalf("%d refused, %d forwarded of %d", failed.Load(), up.Count(), n)
+		const n = 1000
+		failed := s.burst(t, n, "/burst.pem", func(h http.Header, body []byte) bool {
+			resp, _, err := send(h, body)
+			return err == nil && resp.StatusCode == http.StatusOK
+		})
+		if failed != 0 || up.Count() != n {
+			t.Fatalf("%d refused, %d forwarded of %d", failed, up.Count(), n)
 		}
 		if got := s.certs.count("/burst.pem"); got != 1 {
 			t.Fatalf("%d fetches of the certificate for %d deliveries, want 1", got, n)

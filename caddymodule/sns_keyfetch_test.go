@@ -161,6 +161,35 @@ func (s *snsServers) confirmURL(topic string) string {
 	return s.certs.URL + "/confirm?Action=ConfirmSubscription&TopicArn=" + url.QueryEscape(topic) + "&Token=2336412f37"
 }
 
+// burst signs n notifications whose certificate is at path and hands
+// them to deliver from 8 goroutines at once; it returns how many deliver
+// reported refused.
+func (s *snsServers) burst(t *testing.T, n int, path string, deliver func(h http.Header, body []byte) bool) int64 {
+	type delivery struct {
+		h    http.Header
+		body []byte
+	}
+	all := make(chan delivery, n)
+	for i := range n {
+		h, body := s.signer.sign(t, notification(snsTopic), fmt.Sprintf("msg-burst-%d", i), s.certs.URL+path)
+		all <- delivery{h, body}
+	}
+	close(all)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for d := range all {
+				if !deliver(d.h, d.body) {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return failed.Load()
+}
+
 // forgedCertURL is a SigningCertURL that must be refused with reason,
 // nothing reaching the decoy.
 type forgedCertURL struct{ name, url, reason string }
@@ -236,31 +265,13 @@ func TestSNSWithKeyFetcher(t *testing.T) {
 	})
 
 	t.Run("1000 deliveries, one fetch", func(t *testing.T) {
-		const n, workers = 1000, 8
-		type delivery struct {
-			h    http.Header
-			body []byte
-		}
-		all := make(chan delivery, n)
-		for i := range n {
-			h, body := s.signer.sign(t, notification(snsTopic), fmt.Sprintf("msg-%d", i), s.certs.URL+"/burst.pem")
-			all <- delivery{h, body}
-		}
-		close(all)
-		var failed atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for d := range all {
-					if _, err := verify(context.Background(), d.h, d.body); err != nil {
-						failed.Add(1)
-					}
-				}
-			})
-		}
-		wg.Wait()
-		if failed.Load() != 0 || s.certs.count("/burst.pem") != 1 {
-			t.Fatalf("%d refused; %d fetches for %d deliveries, want 1", failed.Load(), s.certs.count("/burst.pem"), n)
+		const n = 1000
+		failed := s.burst(t, n, "/burst.pem", func(h http.Header, body []byte) bool {
+			_, err := verify(context.Background(), h, body)
+			return err == nil
+		})
+		if failed != 0 || s.certs.count("/burst.pem") != 1 {
+			t.Fatalf("%d refused; %d fetches for %d deliveries, want 1", failed, s.certs.count("/burst.pem"), n)
 		}
 	})
 

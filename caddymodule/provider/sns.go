@@ -38,8 +38,9 @@ func init() {
 	Register(&Provider{
 		Name: "sns", Aliases: []string{"aws_sns", "amazon_sns"},
 		Scheme: SNS{}, Tolerance: snsTolerance,
-		// The verifier checks these headers against the signed fields,
-		// so they count as signed; the id read is Verified.ID, the MessageId.
+		// The id is Verified.ID, the signed MessageId. The type header
+		// counts as signed: the verifier requires it to equal the
+		// signed Type.
 		EventID:    []Field{{JSON: "MessageId"}},
 		EventType:  []Field{{Header: snsTypeHeader}},
 		Handshake:  SNSConfirm{},

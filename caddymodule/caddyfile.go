@@ -173,15 +173,19 @@ func (h *Handler) checkLiteralSecrets(p *provider.Provider) error {
 		hasPlaceholder(append([]string{h.WebhookID, h.Audience, h.ServiceAccount, h.ClientID, h.KeysURL}, h.Topics...)...) {
 		return nil
 	}
-	// A verifier of fetched keys wants a key source to build; this
-	// one is never called.
-	keys, err := keyfetch.New(keyfetch.Config{})
-	if err != nil {
-		return err
+	var keys provider.KeySource
+	if p.Secretless || len(p.Options) > 0 {
+		// A verifier of fetched keys wants a key source to build; this
+		// one is never called.
+		f, err := keyfetch.New(keyfetch.Config{})
+		if err != nil {
+			return err
+		}
+		keys = f
 	}
 	cfg := h.verifierConfig(h.Secrets, keys)
 	cfg.Topics = h.Topics
-	_, err = p.NewVerifier(cfg)
+	_, err := p.NewVerifier(cfg)
 	return err
 }
 

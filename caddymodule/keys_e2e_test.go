@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/webrev/webhook-gateway/caddymodule"
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
@@ -102,6 +103,9 @@ type keyServer struct {
 	hits map[string]int
 }
 
+// hangingDoc is served by answering only once the client gives up.
+const hangingDoc = "\x00hang"
+
 func newKeyServer(t *testing.T, docs map[string]string) *keyServer {
 	ks := &keyServer{hits: map[string]int{}}
 	ks.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,11 +113,14 @@ func newKeyServer(t *testing.T, docs map[string]string) *keyServer {
 		ks.hits[r.URL.Path]++
 		ks.mu.Unlock()
 		doc, ok := docs[r.URL.Path]
-		if !ok {
+		switch {
+		case !ok:
 			http.NotFound(w, r)
-			return
+		case doc == hangingDoc:
+			<-r.Context().Done()
+		default:
+			io.WriteString(w, doc)
 		}
-		io.WriteString(w, doc)
 	}))
 	t.Cleanup(ks.Close)
 	ks.ca = filepath.Join(t.TempDir(), "keys-ca.pem")
@@ -149,14 +156,14 @@ func docSigned(key, body string, extra http.Header) http.Header {
 // route does not accept is refused before any fetch.
 func TestFetchedKeysThroughCaddy(t *testing.T) {
 	const key = "the fetched key"
-	ks := newKeyServer(t, map[string]string{"/key.pem": key})
+	ks := newKeyServer(t, map[string]string{"/key.pem": key, "/hang.pem": hangingDoc})
 	other := newKeyServer(t, map[string]string{"/key.pem": key})
 	up := gatewaytest.NewUpstream(t)
-	globals := fmt.Sprintf("webhook_gateway {\n\tkey_fetch {\n\t\tallow %s\n\t\ttls_ca %s\n\t}\n}", ks.hostPort(), ks.ca)
+	globals := fmt.Sprintf("webhook_gateway {\n\tkey_fetch {\n\t\tallow %s\n\t\ttls_ca %s\n\t\ttimeout 2s\n\t}\n}", ks.hostPort(), ks.ca)
 	routeFor := func(path, url string) string {
 		return fmt.Sprintf("route /%s {\n\twebhook_gateway fetched_key_test {\n\t\tkeys_url %s\n\t\ttopics accepted-topic\n\t\tsource %s\n\t}\n\treverse_proxy %s\n}\n", path, url, path, up.Addr())
 	}
-	site := routeFor("good", ks.URL+"/key.pem") + routeFor("missing", ks.URL+"/missing.pem") + routeFor("other", other.URL+"/key.pem")
+	site := routeFor("good", ks.URL+"/key.pem") + routeFor("missing", ks.URL+"/missing.pem") + routeFor("other", other.URL+"/key.pem") + routeFor("hang", ks.URL+"/hang.pem")
 	g := gatewaytest.Start(t, globals, site)
 	topic := http.Header{"X-Doc-Topic": {"accepted-topic"}}
 
@@ -208,6 +215,13 @@ func TestFetchedKeysThroughCaddy(t *testing.T) {
 				t.Fatalf("status %d reason %q Retry-After %q, want %d %q %q (%s)", resp.StatusCode, p.Reason, resp.Header.Get("Retry-After"), c.status, c.reason, c.retryAfter, body)
 			}
 		})
+	}
+	// A key server that hangs holds a delivery no longer than the fetch
+	// timeout (2s; the slack is for a loaded machine).
+	start := time.Now()
+	resp, body := post(t, g, "/hang", docSigned(key, `{"n":1}`, topic), `{"n":1}`)
+	if took := time.Since(start); resp.StatusCode != http.StatusServiceUnavailable || took > 5*time.Second {
+		t.Fatalf("status %d after %s, want 503 within the fetch timeout: %s", resp.StatusCode, took, body)
 	}
 	if n := up.Count(); n != 0 {
 		t.Fatalf("%d refused deliveries reached the upstream", n)

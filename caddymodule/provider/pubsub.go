@@ -59,8 +59,8 @@ func (s *GooglePush) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 		return nil, fmt.Errorf("google push: service_account is required (the subscription's push service account)")
 	}
 	return &googlePushVerifier{
-		cfg: cfg,
-		req: KeyRequest{Provider: "google_pubsub", URL: orDefault(cfg.KeysURL, googleCertsURL), Hosts: []string{googleCertsHost}},
+		cfg:    cfg,
+		req:    KeyRequest{Provider: "google_pubsub", URL: orDefault(cfg.KeysURL, googleCertsURL), Hosts: []string{googleCertsHost}},
 		parsed: newParsedDocs(parseJWKS),
 	}, nil
 }

@@ -49,7 +49,7 @@ func withSecrets(cfg VerifierConfig, secrets ...string) VerifierConfig {
 // account key file and its public key (Google), a P-256 private key and
 // an API secret that names its public key (Plaid), an RSA private and
 // public key (a body JWT).
-func tokenKeyPair(t *testing.T, s Scheme) keyPair {
+func tokenKeyPair(t testing.TB, s Scheme) keyPair {
 	t.Helper()
 	switch s.(type) {
 	case *GooglePush:
@@ -67,7 +67,7 @@ func tokenKeyPair(t *testing.T, s Scheme) keyPair {
 	return keyPair{}
 }
 
-func googleKeyFileJSON(t *testing.T, k *rsa.PrivateKey, email string) string {
+func googleKeyFileJSON(t testing.TB, k *rsa.PrivateKey, email string) string {
 	b, err := json.Marshal(googleKeyFile{PrivateKey: privatePEM(t, k), ClientEmail: email, ClientID: "1234567890"})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func googleKeyFileJSON(t *testing.T, k *rsa.PrivateKey, email string) string {
 	return string(b)
 }
 
-func privatePEM(t *testing.T, k crypto.Signer) string {
+func privatePEM(t testing.TB, k crypto.Signer) string {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func privatePEM(t *testing.T, k crypto.Signer) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
-func publicPEM(t *testing.T, k crypto.PublicKey) string {
+func publicPEM(t testing.TB, k crypto.PublicKey) string {
 	der, err := x509.MarshalPKIXPublicKey(k)
 	if err != nil {
 		t.Fatal(err)

@@ -211,3 +211,14 @@ func unexpired(claims gjson.Result, now time.Time, leeway time.Duration, require
 	}
 	return nil
 }
+
+// signedTimeToken describes a scheme whose token, in header, signs a
+// time that bounds its replay, and body as given.
+func signedTimeToken(kind, header string, body Coverage) Description {
+	return Description{
+		Kind: kind, Headers: []string{header},
+		Replay:      ReplayTimestamp,
+		Body:        body,
+		Credentials: Credentials{SignatureHeaders: []string{header}},
+	}
+}

@@ -39,12 +39,7 @@ type Plaid struct{}
 
 // Describe implements Scheme.
 func (s *Plaid) Describe() Description {
-	return Description{
-		Kind: "jwt-es256/plaid-key", Headers: []string{plaidHeader},
-		Replay:      ReplayTimestamp,
-		Body:        BodyWhole,
-		Credentials: Credentials{SignatureHeaders: []string{plaidHeader}},
-	}
+	return signedTimeToken("jwt-es256/plaid-key", plaidHeader, BodyWhole)
 }
 
 // NewVerifier implements Scheme. cfg.KeysURL replaces the API's base URL

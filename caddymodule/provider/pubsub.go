@@ -41,12 +41,7 @@ type GooglePush struct{}
 
 // Describe implements Scheme.
 func (s *GooglePush) Describe() Description {
-	return Description{
-		Kind: "oidc-rs256/jwks", Headers: []string{"Authorization"},
-		Replay:      ReplayTimestamp,
-		Body:        BodyNone,
-		Credentials: Credentials{SignatureHeaders: []string{"Authorization"}},
-	}
+	return signedTimeToken("oidc-rs256/jwks", "Authorization", BodyNone)
 }
 
 // NewVerifier implements Scheme: it needs the KeySource and the service

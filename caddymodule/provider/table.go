@@ -21,8 +21,14 @@ func Table(markdown bool) [][]string {
 	var rows [][]string
 	for _, p := range All() {
 		d := p.Describe()
+		name := code(p.Name)
+		if markdown {
+			// The name links to the provider's own description of its
+			// signatures, where a reader checks what a row claims.
+			name = "[" + name + "](" + p.Docs + ")"
+		}
 		rows = append(rows, []string{
-			code(p.Name),
+			name,
 			codeList(p.Aliases, code),
 			strings.ReplaceAll(d.Kind, "|", `\|`),
 			codeList(d.Headers, code),

@@ -56,7 +56,7 @@ func TestMarkdownTable(t *testing.T) {
 			t.Fatalf("line has %d cell borders: %s", n, l)
 		}
 	}
-	for _, want := range []string{"| `stripe` |", "`facebook`", "ed25519/hex", "| 5m |", "header `X-GitHub-Delivery`"} {
+	for _, want := range []string{"| [`stripe`](https://docs.stripe.com/webhooks#verify-events) |", "`facebook`", "ed25519/hex", "| 5m |", "header `X-GitHub-Delivery`"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q", want)
 		}
@@ -105,6 +105,16 @@ func TestReplayColumn(t *testing.T) {
 	for _, p := range All() {
 		if !slices.Contains(known, cells[p.Name]) {
 			t.Errorf("%s: replay protection %q is none of %q", p.Name, cells[p.Name], known)
+		}
+	}
+}
+
+// TestEveryProviderLinksItsDocs: the table's names link to the page that
+// describes each provider's signatures.
+func TestEveryProviderLinksItsDocs(t *testing.T) {
+	for _, p := range All() {
+		if !strings.HasPrefix(p.Docs, "https://") || strings.ContainsAny(p.Docs, " ()") {
+			t.Errorf("%s: docs %q is not an https link that a markdown table can hold", p.Name, p.Docs)
 		}
 	}
 }

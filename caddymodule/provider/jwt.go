@@ -47,14 +47,14 @@ type JWT struct {
 
 // Describe implements Scheme.
 func (s *JWT) Describe() Description {
-	body := BodyNone
+	body, kind := BodyNone, "jwt-hs256 (body unsigned)"
 	if s.BodyHashClaim != "" {
-		body = BodyWhole
+		body, kind = BodyWhole, "jwt-hs256"
 	}
 	// Only a required exp or a bounded iat limits a token's life; the
 	// id a token may carry is not read.
 	return Description{
-		Kind: "jwt-hs256", Headers: []string{s.Header},
+		Kind: kind, Headers: []string{s.Header},
 		Replay:      replayOf(s.RequireExpiry || s.IssuedAt, false, body),
 		Body:        body,
 		Credentials: Credentials{SignatureHeaders: []string{http.CanonicalHeaderKey(s.Header)}},

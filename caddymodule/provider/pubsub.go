@@ -36,12 +36,14 @@ const unknownKeyRefresh = time.Minute
 // The token does not sign the body: it says that Google pushed to this
 // endpoint for that account within the token's life (an hour), not what
 // it pushed. A captured delivery can therefore be replayed, with any
-// body, until the tolerance on iat runs out.
+// body, until the tolerance on iat runs out. The tolerance (an hour by
+// default, as Pub/Sub reuses a token that long) bounds iat both ways and
+// is the leeway on exp; `tolerance off` turns both checks off.
 type GooglePush struct{}
 
 // Describe implements Scheme.
 func (s *GooglePush) Describe() Description {
-	return signedTimeToken("oidc-rs256/jwks", "Authorization", BodyNone)
+	return signedTimeToken("oidc-rs256/jwks (body unsigned)", "Authorization", BodyNone)
 }
 
 // NewVerifier implements Scheme: it needs the KeySource and the service

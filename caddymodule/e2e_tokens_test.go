@@ -38,6 +38,7 @@ const (
 	e2eServiceAccount = "push@e2e-project.iam.gserviceaccount.com"
 	e2eClientID       = "plaid-e2e-client"
 	e2ePlaidSecret    = "plaid-e2e-api-secret-2f6c1d"
+	e2eVonageSecret   = "vonage-e2e-signature-secret-91ab"
 )
 
 // keyServer serves a JWKS at /certs and answers Plaid's
@@ -128,6 +129,7 @@ func pkcs8PEM(t *testing.T, k crypto.Signer) string {
 // Google and Plaid would sign with.
 type tokenSetup struct {
 	g       *gatewaytest.Gateway
+	wix     *rsa.PrivateKey
 	up      *gatewaytest.Upstream
 	ks      *keyServer
 	google  *rsa.PrivateKey
@@ -147,6 +149,12 @@ func startTokenGateway(t *testing.T) *tokenSetup {
 	s.ks.plaidKeys[plaidKid], _ = json.Marshal(map[string]any{"key": key, "request_id": "e2e"})
 	kf, _ := json.Marshal(map[string]string{"private_key": pkcs8PEM(t, s.google), "private_key_id": googleKid, "client_email": e2eServiceAccount})
 	s.keyFile = string(kf)
+	s.wix, _ = rsa.GenerateKey(rand.Reader, 2048)
+	wixPub, _ := x509.MarshalPKIXPublicKey(&s.wix.PublicKey)
+	wixFile := filepath.Join(t.TempDir(), "wix.pem")
+	if err := os.WriteFile(wixFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: wixPub}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	host := strings.TrimPrefix(s.ks.URL, "https://")
 	globals := fmt.Sprintf(`webhook_gateway {
@@ -180,8 +188,20 @@ func startTokenGateway(t *testing.T) *tokenSetup {
 			log_body 4096
 		}
 		reverse_proxy %s
+	}
+	route /wix {
+		webhook_gateway wix {
+			secret {file.%s}
+		}
+		reverse_proxy %s
+	}
+	route /vonage {
+		webhook_gateway vonage {
+			secret %s
+		}
+		reverse_proxy %s
 	}`, e2eServiceAccount, s.ks.URL, s.up.Addr(), e2eServiceAccount, s.ks.URL, s.up.Addr(),
-		e2ePlaidSecret, e2eClientID, s.ks.URL, s.up.Addr())
+		e2ePlaidSecret, e2eClientID, s.ks.URL, s.up.Addr(), wixFile, s.up.Addr(), e2eVonageSecret, s.up.Addr())
 	s.g = gatewaytest.Start(t, globals, site)
 	return s
 }
@@ -348,4 +368,45 @@ func TestTokenProvidersThroughCaddy(t *testing.T) {
 			t.Fatal("the log holds no plaid line: the check above proves nothing")
 		}
 	})
+
+	// The secret-keyed token providers need no key fetch.
+	for _, c := range []struct {
+		name, secret string
+		alter        func(h http.Header, body string) (http.Header, string)
+		want         int
+	}{
+		{"wix", pkcs8PEM(t, s.wix), nil, http.StatusOK},
+		{"wix", pkcs8PEM(t, s.wix), func(h http.Header, body string) (http.Header, string) {
+			return h, body[:len(body)-2] + "AA" // the token's signature
+		}, http.StatusUnauthorized},
+		{"vonage", e2eVonageSecret, nil, http.StatusOK},
+		{"vonage", "another-secret-entirely", nil, http.StatusUnauthorized},
+	} {
+		t.Run(fmt.Sprintf("%s %d", c.name, c.want), func(t *testing.T) {
+			s.up.Reset()
+			p, _ := provider.Lookup(c.name)
+			m := &provider.Message{Method: "POST", URL: s.g.URL + "/" + c.name, Timestamp: time.Now(), Body: []byte(`{"message_uuid":"m-1","status":"delivered"}`), Header: http.Header{}}
+			if err := p.Scheme.Sign(c.secret, m); err != nil {
+				t.Fatal(err)
+			}
+			h, body := m.Header, string(m.Body)
+			if c.alter != nil {
+				h, body = c.alter(h, body)
+			}
+			resp, answer := post(t, s.g, "/"+c.name, h, body)
+			if resp.StatusCode != c.want {
+				t.Fatalf("status %d %q, want %d", resp.StatusCode, answer, c.want)
+			}
+			got := s.up.Received()
+			if c.want != http.StatusOK {
+				if len(got) != 0 {
+					t.Fatal("a forgery reached the upstream")
+				}
+				return
+			}
+			if len(got) != 1 || string(got[0].Body) != body {
+				t.Fatalf("upstream got %d requests, want the body byte for byte", len(got))
+			}
+		})
+	}
 }

@@ -41,9 +41,9 @@ const (
 	e2eVonageSecret   = "vonage-e2e-signature-secret-91ab"
 )
 
-// keyServer serves a JWKS at /certs and answers Plaid's
+// tokenKeyServer serves a JWKS at /certs and answers Plaid's
 // /webhook_verification_key/get, counting what it serves.
-type keyServer struct {
+type tokenKeyServer struct {
 	*httptest.Server
 	caFile string
 
@@ -54,8 +54,8 @@ type keyServer struct {
 	plaidKeys   map[string][]byte // kid → answer
 }
 
-func newKeyServer(t *testing.T) *keyServer {
-	ks := &keyServer{plaidKeys: map[string][]byte{}}
+func newTokenKeyServer(t *testing.T) *tokenKeyServer {
+	ks := &tokenKeyServer{plaidKeys: map[string][]byte{}}
 	ks.Server = httptest.NewTLSServer(http.HandlerFunc(ks.serve))
 	t.Cleanup(ks.Close)
 	ks.caFile = filepath.Join(t.TempDir(), "ca.pem")
@@ -66,7 +66,7 @@ func newKeyServer(t *testing.T) *keyServer {
 	return ks
 }
 
-func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
+func (ks *tokenKeyServer) serve(w http.ResponseWriter, r *http.Request) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	switch r.URL.Path {
@@ -95,7 +95,7 @@ func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (ks *keyServer) counts() (jwks, plaid int) {
+func (ks *tokenKeyServer) counts() (jwks, plaid int) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	return ks.jwksFetches, ks.plaidCalls
@@ -131,7 +131,7 @@ type tokenSetup struct {
 	g       *gatewaytest.Gateway
 	wix     *rsa.PrivateKey
 	up      *gatewaytest.Upstream
-	ks      *keyServer
+	ks      *tokenKeyServer
 	google  *rsa.PrivateKey
 	plaid   *ecdsa.PrivateKey
 	keyFile string // the service account key file `sign` takes
@@ -140,7 +140,7 @@ type tokenSetup struct {
 const googleKid, plaidKid = "e2e-google-key-1", "e2e-plaid-key-1"
 
 func startTokenGateway(t *testing.T) *tokenSetup {
-	s := &tokenSetup{ks: newKeyServer(t), up: gatewaytest.NewUpstream(t)}
+	s := &tokenSetup{ks: newTokenKeyServer(t), up: gatewaytest.NewUpstream(t)}
 	s.google, _ = rsa.GenerateKey(rand.Reader, 2048)
 	s.plaid, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	s.ks.jwks, _ = json.Marshal(map[string]any{"keys": []any{e2eJWK(t, &s.google.PublicKey, googleKid)}})

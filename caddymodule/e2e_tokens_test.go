@@ -2,7 +2,6 @@ package caddymodule_test
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -10,12 +9,10 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
+	"github.com/webrev/webhook-gateway/internal/jwktest"
 )
 
 // The token providers end to end: a real Caddy with the gateway, whose
@@ -101,30 +99,6 @@ func (ks *tokenKeyServer) counts() (jwks, plaid int) {
 	return ks.jwksFetches, ks.plaidCalls
 }
 
-// e2eJWK is a public key's JWK under kid.
-func e2eJWK(t *testing.T, pub crypto.PublicKey, kid string) map[string]any {
-	enc := base64.RawURLEncoding
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return map[string]any{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
-			"n": enc.EncodeToString(k.N.Bytes()), "e": enc.EncodeToString(big.NewInt(int64(k.E)).Bytes())}
-	case *ecdsa.PublicKey:
-		b, _ := k.Bytes()
-		return map[string]any{"kty": "EC", "alg": "ES256", "use": "sig", "crv": "P-256", "kid": kid,
-			"x": enc.EncodeToString(b[1:33]), "y": enc.EncodeToString(b[33:])}
-	}
-	t.Fatalf("no JWK for %T", pub)
-	return nil
-}
-
-func pkcs8PEM(t *testing.T, k crypto.Signer) string {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-}
-
 // tokenSetup is the gateway, its upstream and key server, and the keys
 // Google and Plaid would sign with.
 type tokenSetup struct {
@@ -143,11 +117,11 @@ func startTokenGateway(t *testing.T) *tokenSetup {
 	s := &tokenSetup{ks: newTokenKeyServer(t), up: gatewaytest.NewUpstream(t)}
 	s.google, _ = rsa.GenerateKey(rand.Reader, 2048)
 	s.plaid, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	s.ks.jwks, _ = json.Marshal(map[string]any{"keys": []any{e2eJWK(t, &s.google.PublicKey, googleKid)}})
-	key := e2eJWK(t, &s.plaid.PublicKey, plaidKid)
+	s.ks.jwks, _ = json.Marshal(map[string]any{"keys": []any{jwktest.JWK(&s.google.PublicKey, googleKid)}})
+	key := jwktest.JWK(&s.plaid.PublicKey, plaidKid)
 	key["created_at"], key["expired_at"] = 1560466143, nil
 	s.ks.plaidKeys[plaidKid], _ = json.Marshal(map[string]any{"key": key, "request_id": "e2e"})
-	kf, _ := json.Marshal(map[string]string{"private_key": pkcs8PEM(t, s.google), "private_key_id": googleKid, "client_email": e2eServiceAccount})
+	kf, _ := json.Marshal(map[string]string{"private_key": jwktest.PrivatePEM(s.google), "private_key_id": googleKid, "client_email": e2eServiceAccount})
 	s.keyFile = string(kf)
 	s.wix, _ = rsa.GenerateKey(rand.Reader, 2048)
 	wixPub, _ := x509.MarshalPKIXPublicKey(&s.wix.PublicKey)
@@ -220,25 +194,15 @@ func (s *tokenSetup) googleToken(t *testing.T, url string, edit func(h, c map[st
 	if edit != nil {
 		edit(h, c)
 	}
-	return jwsToken(t, h, c, func(signed []byte) []byte {
+	return jwktest.Token(h, c, func(signed []byte) []byte {
 		if h["alg"] == "HS256" {
 			return hs256(s.ks.jwks, signed) // keyed with the public key set itself
 		}
 		if h["alg"] == "none" {
 			return nil
 		}
-		sum := sha256.Sum256(signed)
-		sig, _ := rsa.SignPKCS1v15(rand.Reader, s.google, crypto.SHA256, sum[:])
-		return sig
+		return jwktest.RS256(s.google)(signed)
 	})
-}
-
-func jwsToken(t *testing.T, h, c map[string]any, sign func([]byte) []byte) string {
-	hb, _ := json.Marshal(h)
-	cb, _ := json.Marshal(c)
-	enc := base64.RawURLEncoding
-	signed := enc.EncodeToString(hb) + "." + enc.EncodeToString(cb)
-	return signed + "." + enc.EncodeToString(sign([]byte(signed)))
 }
 
 func hs256(key, msg []byte) []byte {
@@ -320,16 +284,9 @@ func TestTokenProvidersThroughCaddy(t *testing.T) {
 	plaidBody := `{"webhook_type":"TRANSACTIONS","webhook_code":"SYNC_UPDATES_AVAILABLE","item_id":"item-1"}`
 	plaidSigned := func(t *testing.T, body string) http.Header {
 		sum := sha256.Sum256([]byte(body))
-		tok := jwsToken(t, map[string]any{"alg": "ES256", "kid": plaidKid, "typ": "JWT"},
+		tok := jwktest.Token(map[string]any{"alg": "ES256", "kid": plaidKid, "typ": "JWT"},
 			map[string]any{"iat": time.Now().Unix(), "request_body_sha256": fmt.Sprintf("%x", sum)},
-			func(signed []byte) []byte {
-				d := sha256.Sum256(signed)
-				r, ss, _ := ecdsa.Sign(rand.Reader, s.plaid, d[:])
-				out := make([]byte, 64)
-				r.FillBytes(out[:32])
-				ss.FillBytes(out[32:])
-				return out
-			})
+			jwktest.ES256(s.plaid))
 		return http.Header{"Plaid-Verification": {tok}}
 	}
 	t.Run("plaid valid", func(t *testing.T) {
@@ -375,8 +332,8 @@ func TestTokenProvidersThroughCaddy(t *testing.T) {
 		alter        func(h http.Header, body string) (http.Header, string)
 		want         int
 	}{
-		{"wix", pkcs8PEM(t, s.wix), nil, http.StatusOK},
-		{"wix", pkcs8PEM(t, s.wix), func(h http.Header, body string) (http.Header, string) {
+		{"wix", jwktest.PrivatePEM(s.wix), nil, http.StatusOK},
+		{"wix", jwktest.PrivatePEM(s.wix), func(h http.Header, body string) (http.Header, string) {
 			return h, body[:len(body)-2] + "AA" // the token's signature
 		}, http.StatusUnauthorized},
 		{"vonage", e2eVonageSecret, nil, http.StatusOK},

@@ -5,13 +5,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/webrev/webhook-gateway/caddymodule/keyfetch"
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
+	"github.com/webrev/webhook-gateway/internal/jwktest"
 )
 
 // The token verifiers over the gateway's real key fetcher and a real
@@ -74,26 +73,11 @@ func newITServer(t *testing.T) (*itServer, *keyfetch.Fetcher) {
 	return s, f
 }
 
-func jwkOf(pub any, kid string) map[string]any {
-	enc := base64.RawURLEncoding
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return map[string]any{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
-			"n": enc.EncodeToString(k.N.Bytes()), "e": enc.EncodeToString(big.NewInt(int64(k.E)).Bytes())}
-	case *ecdsa.PublicKey:
-		b, _ := k.Bytes()
-		return map[string]any{"kty": "EC", "alg": "ES256", "use": "sig", "crv": "P-256", "kid": kid,
-			"x": enc.EncodeToString(b[1:33]), "y": enc.EncodeToString(b[33:]), "created_at": 1, "expired_at": nil}
-	}
-	return nil
-}
-
-func pemOf(t *testing.T, k any) string {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+// plaidJWK is a key as Plaid's API answers it.
+func plaidJWK(pub *ecdsa.PublicKey, kid string) map[string]any {
+	k := jwktest.JWK(pub, kid)
+	k["created_at"], k["expired_at"] = 1560466143, nil
+	return k
 }
 
 func reasonOf(err error) provider.Reason {
@@ -107,9 +91,9 @@ func reasonOf(err error) provider.Reason {
 func TestGooglePushOverKeyFetch(t *testing.T) {
 	s, f := newITServer(t)
 	k, _ := rsa.GenerateKey(rand.Reader, 2048)
-	s.jwks, _ = json.Marshal(map[string]any{"keys": []any{jwkOf(&k.PublicKey, "g1")}})
-	kf, _ := json.Marshal(map[string]string{"private_key": pemOf(t, k), "private_key_id": "g1", "client_email": itServiceAccount})
-	forged, _ := json.Marshal(map[string]string{"private_key": pemOf(t, k), "private_key_id": "forged", "client_email": itServiceAccount})
+	s.jwks, _ = json.Marshal(map[string]any{"keys": []any{jwktest.JWK(&k.PublicKey, "g1")}})
+	kf, _ := json.Marshal(map[string]string{"private_key": jwktest.PrivatePEM(k), "private_key_id": "g1", "client_email": itServiceAccount})
+	forged, _ := json.Marshal(map[string]string{"private_key": jwktest.PrivatePEM(k), "private_key_id": "forged", "client_email": itServiceAccount})
 	p, _ := provider.Lookup("google_pubsub")
 	v, err := p.NewVerifier(provider.VerifierConfig{Keys: f, KeysURL: s.URL + "/certs", ServiceAccount: itServiceAccount})
 	if err != nil {
@@ -159,7 +143,7 @@ func TestPlaidOverKeyFetch(t *testing.T) {
 	p, _ := provider.Lookup("plaid")
 	body := []byte(`{"webhook_type":"ITEM","webhook_code":"ERROR","item_id":"i-1"}`)
 	m := &provider.Message{Method: "POST", Timestamp: time.Now(), Body: body, Header: http.Header{}}
-	if err := p.Scheme.Sign(pemOf(t, k), m); err != nil {
+	if err := p.Scheme.Sign(jwktest.PrivatePEM(k), m); err != nil {
 		t.Fatal(err)
 	}
 	// The signer's kid is the key's thumbprint: serve the key under it.
@@ -167,7 +151,7 @@ func TestPlaidOverKeyFetch(t *testing.T) {
 	h, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
 	var head struct{ Kid string }
 	json.Unmarshal(h, &head)
-	s.plaid[head.Kid], _ = json.Marshal(map[string]any{"key": jwkOf(&k.PublicKey, head.Kid), "request_id": "r"})
+	s.plaid[head.Kid], _ = json.Marshal(map[string]any{"key": plaidJWK(&k.PublicKey, head.Kid), "request_id": "r"})
 
 	for _, c := range []struct {
 		name    string

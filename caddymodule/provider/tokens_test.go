@@ -7,26 +7,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-)
 
-// rawToken signs any header and claims, so that tests can craft what no
-// genuine signer would send.
-func rawToken(t *testing.T, header, claims map[string]any, sign func([]byte) []byte) string {
-	t.Helper()
-	h, _ := json.Marshal(header)
-	c, _ := json.Marshal(claims)
-	enc := base64.RawURLEncoding
-	signed := enc.EncodeToString(h) + "." + enc.EncodeToString(c)
-	return signed + "." + enc.EncodeToString(sign([]byte(signed)))
-}
+	"github.com/webrev/webhook-gateway/internal/jwktest"
+)
 
 func signedWith(t *testing.T, alg string, key any) func([]byte) []byte {
 	return func(b []byte) []byte {
@@ -131,7 +120,7 @@ func TestGooglePush(t *testing.T) {
 			}
 			auth := c.auth
 			if auth == "" {
-				auth = "Bearer " + rawToken(t, c.header, c.claims, c.sign)
+				auth = "Bearer " + jwktest.Token(c.header, c.claims, c.sign)
 			}
 			r := &Request{Method: "POST", URL: pushURL, Header: http.Header{"Authorization": {auth}}, Body: []byte(`{"message":{"messageId":"1"}}`), Now: testNow}
 			got, err := v.Verify(r)
@@ -222,7 +211,7 @@ func TestPlaid(t *testing.T) {
 	kid, _ := jwkThumbprint(key.Public())
 	tok := func(header, claims map[string]any) *testRequest {
 		r := good.clone()
-		r.Header.Set(plaidHeader, rawToken(t, header, claims, signedWith(t, algES256, key)))
+		r.Header.Set(plaidHeader, jwktest.Token(header, claims, signedWith(t, algES256, key)))
 		return r
 	}
 	sum := hexSHA256(good.Body)
@@ -243,12 +232,12 @@ func TestPlaid(t *testing.T) {
 		{name: "RS256", r: func() *testRequest {
 			r := good.clone()
 			rk, _ := rsa.GenerateKey(rand.Reader, 2048)
-			r.Header.Set(plaidHeader, rawToken(t, map[string]any{"alg": "RS256", "kid": kid}, map[string]any{"iat": testNow.Unix()}, signedWith(t, algRS256, rk)))
+			r.Header.Set(plaidHeader, jwktest.Token(map[string]any{"alg": "RS256", "kid": kid}, map[string]any{"iat": testNow.Unix()}, signedWith(t, algRS256, rk)))
 			return r
 		}(), want: ReasonMalformedSignature},
 		{name: "ASN.1 signature", r: func() *testRequest {
 			r := good.clone()
-			r.Header.Set(plaidHeader, rawToken(t, map[string]any{"alg": "ES256", "kid": kid}, map[string]any{"iat": testNow.Unix(), "request_body_sha256": sum}, func(b []byte) []byte {
+			r.Header.Set(plaidHeader, jwktest.Token(map[string]any{"alg": "ES256", "kid": kid}, map[string]any{"iat": testNow.Unix(), "request_body_sha256": sum}, func(b []byte) []byte {
 				sig, _ := key.(*ecdsa.PrivateKey).Sign(rand.Reader, sha256Of(b), nil)
 				return sig
 			}))
@@ -271,7 +260,7 @@ func TestPlaid(t *testing.T) {
 		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		otherKid, _ := jwkThumbprint(&other.PublicKey)
 		forged := good.clone()
-		forged.Header.Set(plaidHeader, rawToken(t, map[string]any{"alg": "ES256", "kid": otherKid}, map[string]any{"iat": testNow.Unix()}, signedWith(t, algES256, other)))
+		forged.Header.Set(plaidHeader, jwktest.Token(map[string]any{"alg": "ES256", "kid": otherKid}, map[string]any{"iat": testNow.Unix()}, signedWith(t, algES256, other)))
 		_, err = v.Verify(&forged.Request)
 		wantReason(t, err, ReasonKeyUnavailable) // fetched: the test API knows no such key
 		_, err = v.Verify(&good.Request)
@@ -292,7 +281,7 @@ func TestBodyJWT(t *testing.T) {
 	kp := tokenKeyPair(t, &BodyJWT{})
 	key, _ := parsePrivateKey(RSASHA256, kp.sign)
 	body := func(header, claims map[string]any, sign func([]byte) []byte) *testRequest {
-		return &testRequest{Request: Request{Method: "POST", URL: pushURL, Header: http.Header{}, Body: []byte(rawToken(t, header, claims, sign)), Now: testNow}}
+		return &testRequest{Request: Request{Method: "POST", URL: pushURL, Header: http.Header{}, Body: []byte(jwktest.Token(header, claims, sign)), Now: testNow}}
 	}
 	rs := signedWith(t, algRS256, key)
 	h := map[string]any{"alg": "RS256", "kid": "qG1kD2dz"}
@@ -330,7 +319,7 @@ func TestVonage(t *testing.T) {
 		return map[string]any{"iat": iat.Unix(), "jti": "c5ba8f24", "iss": iss, "payload_hash": "00", "api_key": "a1b2c3d"}
 	}
 	req := func(c map[string]any) *testRequest {
-		h := http.Header{"Authorization": {"Bearer " + rawToken(t, map[string]any{"alg": "HS256", "typ": "JWT"}, c, sign)}}
+		h := http.Header{"Authorization": {"Bearer " + jwktest.Token(map[string]any{"alg": "HS256", "typ": "JWT"}, c, sign)}}
 		return &testRequest{Request: Request{Method: "POST", Header: h, Body: []byte(`{"message_uuid":"m-1"}`), Now: testNow}}
 	}
 	cfg := VerifierConfig{Secrets: []string{secret}}

@@ -174,14 +174,12 @@ func (f *Fetcher) fetch(ctx context.Context, req provider.KeyRequest, observe Ob
 	}
 	c, joined := f.inflight[key]
 	if !joined {
-		if f.running[req.Provider] >= MaxInFlight {
+		if !f.startLocked(req.Provider) {
 			f.mu.Unlock()
-			observe(req.Provider, OutcomeBusy)
-			return provider.KeyDocument{}, unavailable("too many key fetches are running for %s", req.Provider)
+			return busy(req, observe)
 		}
 		c = &call{done: make(chan struct{})}
 		f.inflight[key] = c
-		f.running[req.Provider]++
 		// The fetch has a context of its own: a caller that hangs up
 		// does not cancel it for the others.
 		go f.run(context.WithoutCancel(ctx), key, req, u, c, observe)
@@ -196,6 +194,30 @@ func (f *Fetcher) fetch(ctx context.Context, req provider.KeyRequest, observe Ob
 	case <-ctx.Done():
 		return provider.KeyDocument{}, unavailable("stopped waiting for the key: %v", ctx.Err())
 	}
+}
+
+// startLocked takes one of the provider's MaxInFlight fetch slots, under
+// f.mu; false when they are all taken.
+func (f *Fetcher) startLocked(provider string) bool {
+	if f.running[provider] >= MaxInFlight {
+		return false
+	}
+	f.running[provider]++
+	return true
+}
+
+// endLocked gives a fetch slot back, under f.mu.
+func (f *Fetcher) endLocked(provider string) {
+	if f.running[provider]--; f.running[provider] <= 0 {
+		delete(f.running, provider)
+	}
+}
+
+// busy refuses a fetch when the provider's slots are all taken. Nothing
+// is kept: it says nothing about the document.
+func busy(req provider.KeyRequest, observe Observer) (provider.KeyDocument, error) {
+	observe(req.Provider, OutcomeBusy)
+	return provider.KeyDocument{}, unavailable("too many key fetches are running for %s", req.Provider)
 }
 
 // lookup answers from the cache, under f.mu: a document that is fresh
@@ -238,10 +260,7 @@ func (f *Fetcher) run(ctx context.Context, key string, req provider.KeyRequest, 
 	now := f.now()
 	f.mu.Lock()
 	delete(f.inflight, key)
-	f.running[req.Provider]--
-	if f.running[req.Provider] == 0 {
-		delete(f.running, req.Provider)
-	}
+	f.endLocked(req.Provider)
 	if err == nil {
 		f.docs.put(key, cached{doc: doc, expires: now.Add(life)})
 		f.failures.remove(key)
@@ -259,8 +278,20 @@ func (f *Fetcher) run(ctx context.Context, key string, req provider.KeyRequest, 
 }
 
 // once fetches without the cache, for a one-off call: bounded the same
-// way, and cancelled with its caller.
+// way (time, size, the provider's fetch slots), and cancelled with its
+// caller.
 func (f *Fetcher) once(ctx context.Context, req provider.KeyRequest, u *url.URL, observe Observer) (provider.KeyDocument, error) {
+	f.mu.Lock()
+	started := f.startLocked(req.Provider)
+	f.mu.Unlock()
+	if !started {
+		return busy(req, observe)
+	}
+	defer func() {
+		f.mu.Lock()
+		f.endLocked(req.Provider)
+		f.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	doc, _, err := f.get(ctx, req, u)

@@ -489,33 +489,53 @@ func TestFetchPostKeyedByBody(t *testing.T) {
 
 func TestFetchBusy(t *testing.T) {
 	release, entered := make(chan struct{}), make(chan struct{}, MaxInFlight)
-	ks := newKeyServer(t, hang(release, entered))
+	hanging := hang(release, entered)
+	ks := newKeyServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/slow") {
+			hanging(w, r)
+			return
+		}
+		io.WriteString(w, "doc")
+	})
 	f, _ := newFetcher(t, ks, Config{})
 	var wg sync.WaitGroup
 	for i := range MaxInFlight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f.Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: fmt.Sprintf("%s/k%d.pem", ks.URL, i)})
+			f.Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: fmt.Sprintf("%s/slow%d.pem", ks.URL, i)})
 		}()
 	}
 	for range MaxInFlight {
 		<-entered
 	}
 	var seen outcomes
-	_, err := f.Observed(seen.observe).Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: ks.URL + "/one-more.pem"})
-	wantReason(t, err, provider.ReasonKeyUnavailable)
-	if seen.get(OutcomeBusy) != 1 {
-		t.Fatalf("outcomes %v, want busy", seen.n)
+	src := f.Observed(seen.observe)
+	for _, req := range []provider.KeyRequest{
+		{Provider: "p", URL: ks.URL + "/one-more.pem"},
+		{Provider: "p", URL: ks.URL + "/confirm", NoCache: true},
+	} {
+		_, err := src.Fetch(context.Background(), req)
+		wantReason(t, err, provider.ReasonKeyUnavailable)
+	}
+	if seen.get(OutcomeBusy) != 2 {
+		t.Fatalf("outcomes %v, want 2 busy", seen.n)
 	}
 	// Another provider is not held up by this one's fetches.
+	if _, err := f.Fetch(context.Background(), provider.KeyRequest{Provider: "q", URL: ks.URL + "/other.pem"}); err != nil {
+		t.Fatalf("another provider: %v", err)
+	}
 	close(release)
 	wg.Wait()
-	if n := ks.hits.Load(); n != MaxInFlight {
-		t.Fatalf("%d fetches, want %d", n, MaxInFlight)
+	if n := ks.hits.Load(); n != MaxInFlight+1 {
+		t.Fatalf("%d fetches, want %d", n, MaxInFlight+1)
 	}
+	// Busy was not kept: once the fetches end, the document is fetched.
 	if _, err := f.Fetch(context.Background(), provider.KeyRequest{Provider: "p", URL: ks.URL + "/one-more.pem"}); err != nil {
 		t.Fatalf("after the fetches ended: %v", err)
+	}
+	if n := len(f.running); n != 0 {
+		t.Fatalf("%d providers still hold fetch slots", n)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -42,6 +44,8 @@ func newKeyServer(t *testing.T, h http.HandlerFunc) *keyServer {
 			ks.conns.Add(1)
 		}
 	}
+	// Handshakes the tests refuse on purpose are not news.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	cert, caPEM := testPKI(t)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.StartTLS()

@@ -13,17 +13,9 @@ import (
 	"time"
 )
 
-func hmacHex(key, msg string) string {
-	m := hmac.New(sha256.New, []byte(key))
-	m.Write([]byte(msg))
-	return hex.EncodeToString(m.Sum(nil))
-}
+func hmacHex(key, msg string) string { return hexMAC(sha256.New, key, msg) }
 
-func hmacB64(key, msg string) string {
-	m := hmac.New(sha256.New, []byte(key))
-	m.Write([]byte(msg))
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
+func hmacB64(key, msg string) string { return b64MAC(sha256.New, key, msg) }
 
 func jwtOf(key, header, claims string) string {
 	enc := base64.RawURLEncoding

@@ -34,6 +34,9 @@ func TestSignMatchesVectors(t *testing.T) {
 		default:
 			continue
 		}
+		if header == "" {
+			continue
+		}
 		want := m.Header.Get(header)
 		m.Header.Del(header)
 		t.Run(v.Name(i), func(t *testing.T) {
@@ -60,7 +63,8 @@ func TestSignMatchesVectors(t *testing.T) {
 }
 
 // vectorLayout fills m's id and time from the vector's headers, as the
-// provider's signer was given them, and names the signature header.
+// provider's signer was given them, and names the signature header;
+// empty when Sign cannot write the vector's time as it was written.
 func vectorLayout(t *testing.T, s *HMAC, m *Message) string {
 	c, err := s.compile()
 	if err != nil {
@@ -78,6 +82,11 @@ func vectorLayout(t *testing.T, s *HMAC, m *Message) string {
 			t.Fatal(err)
 		}
 		m.Timestamp = ts
+		// Sign writes a time in one form; a vector whose sender wrote it
+		// otherwise (Orb's zone-less milliseconds) is for TestVectors.
+		if c.TimestampJSON == "" && c.TimestampFormat.format(ts) != p.timestamp {
+			return ""
+		}
 	}
 	// Sign writes the first family; move the vector there.
 	for _, h := range [][]string{c.headers, c.tsHdrs, c.idHdrs} {

@@ -15,7 +15,8 @@ const (
 	// TimestampUnixMilli is milliseconds since the epoch (HubSpot v3,
 	// Contentful, Revolut).
 	TimestampUnixMilli TimestampFormat = "unix_ms"
-	// TimestampRFC3339 is an ISO 8601 date-time (Box, Zendesk, Twitch).
+	// TimestampRFC3339 is an ISO 8601 date-time (Box, Zendesk, Twitch);
+	// one without a zone is UTC (Orb).
 	TimestampRFC3339 TimestampFormat = "rfc3339"
 )
 
@@ -44,6 +45,12 @@ func (f TimestampFormat) parse(s string) (time.Time, error) {
 	case TimestampRFC3339:
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
+			// Orb writes ISO 8601 without a zone and means UTC; the
+			// signature covers the string, so reading it as UTC only
+			// decides freshness.
+			t, err = time.Parse(isoLocal, s)
+		}
+		if err != nil {
 			return time.Time{}, fmt.Errorf("not an RFC 3339 time")
 		}
 		return t, nil
@@ -60,6 +67,9 @@ func (f TimestampFormat) format(t time.Time) string {
 	}
 	return strconv.FormatInt(t.Unix(), 10)
 }
+
+// isoLocal is an ISO 8601 date-time without a zone, read as UTC.
+const isoLocal = "2006-01-02T15:04:05.999999999"
 
 // checkFreshness refuses a timestamp further than tolerance from now, in
 // either direction: a future one is as suspicious as a stale one, since

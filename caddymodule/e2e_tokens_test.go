@@ -103,6 +103,7 @@ func (ks *tokenKeyServer) counts() (jwks, plaid int) {
 // Google and Plaid would sign with.
 type tokenSetup struct {
 	g       *gatewaytest.Gateway
+	globals string
 	wix     *rsa.PrivateKey
 	up      *gatewaytest.Upstream
 	ks      *tokenKeyServer
@@ -176,6 +177,7 @@ func startTokenGateway(t *testing.T) *tokenSetup {
 		reverse_proxy %s
 	}`, e2eServiceAccount, s.ks.URL, s.up.Addr(), e2eServiceAccount, s.ks.URL, s.up.Addr(),
 		e2ePlaidSecret, e2eClientID, s.ks.URL, s.up.Addr(), wixFile, s.up.Addr(), e2eVonageSecret, s.up.Addr())
+	s.globals = globals
 	s.g = gatewaytest.Start(t, globals, site)
 	return s
 }
@@ -313,6 +315,17 @@ func TestTokenProvidersThroughCaddy(t *testing.T) {
 			t.Fatalf("status %d %q, upstream %d", resp.StatusCode, answer, s.up.Count())
 		}
 	})
+	t.Run("plaid key the API does not give", func(t *testing.T) {
+		s.up.Reset()
+		h := plaidSigned(t, plaidBody)
+		forged := jwktest.Token(map[string]any{"alg": "ES256", "kid": "rotated-away"}, map[string]any{"iat": time.Now().Unix()}, jwktest.ES256(s.plaid))
+		h.Set("Plaid-Verification", forged)
+		resp, answer := post(t, s.g, "/plaid", h, plaidBody)
+		// Plaid may be failing: a retry later may succeed.
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(answer), "key_unavailable") || s.up.Count() != 0 {
+			t.Fatalf("status %d %q, upstream %d", resp.StatusCode, answer, s.up.Count())
+		}
+	})
 	t.Run("plaid credentials never logged", func(t *testing.T) {
 		logs, err := os.ReadFile(s.g.LogPath)
 		if err != nil {
@@ -366,4 +379,16 @@ func TestTokenProvidersThroughCaddy(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("pubsub without service_account is refused at load", func(t *testing.T) {
+		err := s.g.TryReload(s.globals, fmt.Sprintf(`route /x {
+			webhook_gateway google_pubsub {
+				keys_url %s/certs
+			}
+			respond ok
+		}`, s.ks.URL))
+		if err == nil || !strings.Contains(err.Error(), "service_account is required") {
+			t.Fatalf("loaded, or refused for another reason: %v", err)
+		}
+	})
 }

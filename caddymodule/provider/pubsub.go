@@ -37,8 +37,10 @@ const unknownKeyRefresh = time.Minute
 // endpoint for that account within the token's life (an hour), not what
 // it pushed. A captured delivery can therefore be replayed, with any
 // body, until the tolerance on iat runs out. The tolerance (an hour by
-// default, as Pub/Sub reuses a token that long) bounds iat both ways and
-// is the leeway on exp; `tolerance off` turns both checks off.
+// default, as Pub/Sub reuses a token that long) bounds iat's age and is
+// the leeway on exp; an iat ahead of now by more than five minutes (or
+// the tolerance, if smaller) is refused; `tolerance off` turns these
+// checks off.
 type GooglePush struct{}
 
 // Describe implements Scheme.
@@ -174,6 +176,11 @@ func (v *googlePushVerifier) checkClaims(claims gjson.Result, r *Request) (Verif
 	at, err := issuedAt(claims, r.Now, leeway)
 	if err != nil {
 		return Verified{}, err
+	}
+	// The hour of tolerance is for tokens Google reuses; none is issued
+	// ahead of time, so the future side gets only a clock's skew.
+	if skew := min(leeway, DefaultTolerance); leeway > 0 && at.Sub(r.Now) > skew {
+		return Verified{}, refuse(ReasonTimestampInFuture, "token issued more than %s in the future", skew)
 	}
 	if leeway > 0 {
 		if err := unexpired(claims, r.Now, leeway, true); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -161,20 +160,7 @@ func startE2E(t *testing.T, routes []route) (*gatewaytest.Gateway, *gatewaytest.
 
 func post(t *testing.T, g *gatewaytest.Gateway, path string, h http.Header, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, g.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	resp, err := g.Client.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	return resp, got
+	return send(t, g, http.MethodPost, path, h, body)
 }
 
 // TestValidDeliveriesArriveByteForByte sends one genuine delivery per

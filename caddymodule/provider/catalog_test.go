@@ -166,7 +166,9 @@ func testMessage(p *Provider, at time.Time) Message {
 		m.Body = []byte(`{"live":"false","notificationItems":[` + adyenItem("evt_1") + `,` + adyenItem("psp_2") + `]}`)
 	case "braintree":
 		m.Body = []byte("bt_payload=PG5vdGlmaWNhdGlvbj5evt_1%0A&bt_signature=")
-	case "twilio", "mandrill":
+	case "microsoft_graph":
+		m.Body = []byte(`{"value":[{"subscriptionId":"evt_1","changeType":"created","clientState":"","resource":"me/messages"},{"subscriptionId":"s2","changeType":"updated","clientState":""}]}`)
+	case "twilio", "mandrill", "plivo":
 		m.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		m.Body = []byte("CallSid=evt_1&Digits=1234&From=%2B14158675309")
 	}
@@ -250,7 +252,7 @@ func signatureOf(r *testRequest) []string {
 // coversBody says whether a scheme authenticates the body at all.
 func coversBody(s Scheme) bool {
 	switch s := s.(type) {
-	case *Token:
+	case *Token, *ClientState:
 		return false
 	case *JWT:
 		return s.BodyHashClaim != ""
@@ -264,6 +266,8 @@ func timestamped(s Scheme) bool {
 	switch s := s.(type) {
 	case *HMAC:
 		return s.HasTimestamp()
+	case *QuerySignature:
+		return s.Layout.HasTimestamp()
 	case *PublicKey:
 		return s.Layout.HasTimestamp()
 	case *BodyHMAC:
@@ -296,6 +300,8 @@ func testKeys(t *testing.T, s Scheme) []keyPair {
 		}
 	case *HMAC:
 		return []keyPair{secretPair(s.SecretEncoding, raw)}
+	case *QuerySignature:
+		return []keyPair{secretPair(s.Layout.SecretEncoding, raw)}
 	case *BodyHMAC:
 		return []keyPair{secretPair(s.SecretEncoding, raw)}
 	case *GooglePush, *Plaid, *BodyJWT:

@@ -16,7 +16,7 @@ func TestCredentialsNamed(t *testing.T) {
 			continue
 		}
 		c := p.Describe().Credentials
-		if len(c.TokenHeaders)+len(c.TokenQuery)+len(c.SignatureHeaders)+len(c.BodyFields) == 0 {
+		if len(c.TokenHeaders)+len(c.TokenQuery)+len(c.SignatureHeaders)+len(c.SignatureQuery)+len(c.BodyFields) == 0 {
 			t.Errorf("%s names no credential", p.Name)
 		}
 	}

@@ -2,7 +2,9 @@ package provider
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -33,12 +35,24 @@ func zoomToken(secret, plain string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
+// crcAnswer is X's CRC response token, computed apart from the gateway's
+// code as X's own samples do.
+func crcAnswer(secret, token string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(token))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
 func TestHandshakes(t *testing.T) {
 	get := func(url string, h http.Header) Request { return Request{Method: "GET", URL: url, Header: h} }
 	post := func(body string, h http.Header) Request {
 		return Request{Method: "POST", URL: "https://hooks.example.com/in", Header: h, Body: []byte(body)}
 	}
 	ok := func(body string) *Answer { return &Answer{Status: 200, Body: []byte(body)} }
+	postURL := func(url string) Request { return Request{Method: "POST", URL: url, Header: http.Header{}} }
+	// A secret of this run's own keeps the CRC's rate limit, which
+	// lives as long as the process, from carrying over between runs.
+	crcSecret := "consumer-" + rand.Text()
 	cases := []handshakeCase{
 		{
 			name: "zoom url_validation", provider: "zoom", signed: true,
@@ -118,6 +132,74 @@ func TestHandshakes(t *testing.T) {
 		{
 			name: "okta ordinary delivery", provider: "okta",
 			req: post(`{"eventType":"com.okta.event_hook"}`, http.Header{}),
+		},
+		{
+			name: "microsoft graph validation", provider: "microsoft_graph",
+			req:        postURL("https://hooks.example.com/in?validationToken=Validation%3A+Testing+client+application+reachability+for+subscription+Request-Id%3A+7b1b2dd6-d1a0-4d6b-9f7c-7f2f8e2a5b0c"),
+			want:       ok("Validation: Testing client application reachability for subscription Request-Id: 7b1b2dd6-d1a0-4d6b-9f7c-7f2f8e2a5b0c"),
+			wantHeader: "X-Content-Type-Options",
+		},
+		{
+			name: "microsoft graph validation token with a line break", provider: "microsoft_graph",
+			req:  postURL("https://hooks.example.com/in?validationToken=ok%0D%0AContent-Type%3A+text%2Fhtml"),
+			want: &Answer{Status: 400, Body: []byte("query parameter validationToken is not a token this provider sends\n")},
+		},
+		{
+			name: "microsoft graph validation token too long", provider: "microsoft_graph",
+			req:  postURL("https://hooks.example.com/in?validationToken=" + strings.Repeat("a", 1025)),
+			want: &Answer{Status: 400},
+		},
+		{
+			name: "microsoft graph validation token not ascii", provider: "microsoft_graph",
+			req:  postURL("https://hooks.example.com/in?validationToken=%C3%A9t%C3%A9"),
+			want: &Answer{Status: 400},
+		},
+		{
+			name: "microsoft graph validation token twice", provider: "microsoft_graph",
+			req:  postURL("https://hooks.example.com/in?validationToken=a&validationToken=b"),
+			want: &Answer{Status: 400},
+		},
+		{
+			name: "microsoft graph notification", provider: "microsoft_graph",
+			req: post(`{"value":[{"clientState":"s","changeType":"created"}]}`, http.Header{}),
+		},
+		{
+			name: "nylas challenge", provider: "nylas",
+			req:        get("https://hooks.example.com/in?challenge=bc609b38-c81f-47fb-a275-1d9bd61be301", nil),
+			want:       ok("bc609b38-c81f-47fb-a275-1d9bd61be301"),
+			wantHeader: "X-Content-Type-Options",
+		},
+		{
+			name: "nylas challenge with a NUL", provider: "nylas",
+			req:  get("https://hooks.example.com/in?challenge=a%00b", nil),
+			want: &Answer{Status: 400},
+		},
+		{
+			name: "nylas delivery", provider: "nylas",
+			req: post(`{"type":"message.created"}`, http.Header{}),
+		},
+		{
+			name: "x crc", provider: "twitter",
+			req:      get("https://hooks.example.com/in?crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553", nil),
+			cfg:      HandshakeConfig{Secrets: []string{crcSecret}},
+			want:     &Answer{Status: 200},
+			wantJSON: map[string]string{"response_token": "sha256=" + crcAnswer(crcSecret, "9b4507b3-9040-4669-9ca3-6b94edb50553")},
+		},
+		{
+			name: "x crc token shaped as a body", provider: "x",
+			req:  get("https://hooks.example.com/in?crc_token=%7B%22tweet_create_events%22%3A%5B%5D%7D", nil),
+			cfg:  HandshakeConfig{Secrets: []string{crcSecret}},
+			want: &Answer{Status: 400},
+		},
+		{
+			name: "x crc without a secret", provider: "twitter",
+			req:  get("https://hooks.example.com/in?crc_token=abc", nil),
+			want: &Answer{Status: 403},
+		},
+		{
+			name: "x delivery", provider: "twitter",
+			req: post(`{"for_user_id":"1","tweet_create_events":[]}`, http.Header{}),
+			cfg: HandshakeConfig{Secrets: []string{crcSecret}},
 		},
 		{
 			name: "monday challenge", provider: "monday",

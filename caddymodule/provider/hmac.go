@@ -48,9 +48,11 @@ type Encoding string
 const (
 	Hex    Encoding = "hex"
 	Base64 Encoding = "base64"
+	// Base64URL is the URL-safe alphabet without padding (Sanity).
+	Base64URL Encoding = "base64url"
 )
 
-func (e Encoding) valid() bool { return e == "" || e == Hex || e == Base64 }
+func (e Encoding) valid() bool { return e == "" || e == Hex || e == Base64 || e == Base64URL }
 
 // maxCandidates bounds the signatures read from one header, so a hostile
 // header cannot make the gateway compare without end.
@@ -180,7 +182,7 @@ func (s *HMAC) compile() (*compiled, error) {
 		return nil, fmt.Errorf("hmac scheme: %w", err)
 	}
 	if !s.Encoding.valid() {
-		return nil, fmt.Errorf("hmac scheme: unknown encoding %q (known: hex, base64)", s.Encoding)
+		return nil, fmt.Errorf("hmac scheme: unknown encoding %q (known: hex, base64, base64url)", s.Encoding)
 	}
 	if !s.TimestampFormat.valid() {
 		return nil, fmt.Errorf("hmac scheme: unknown timestamp_format %q (known: unix, unix_ms, rfc3339)", s.TimestampFormat)
@@ -392,8 +394,11 @@ func (c *compiled) needs(cfg VerifierConfig) error {
 }
 
 func (c *compiled) encode(sum []byte) string {
-	if c.Encoding == Base64 {
+	switch c.Encoding {
+	case Base64:
 		return base64.StdEncoding.EncodeToString(sum)
+	case Base64URL:
+		return base64.RawURLEncoding.EncodeToString(sum)
 	}
 	return hex.EncodeToString(sum)
 }
@@ -670,8 +675,11 @@ func (c *compiled) timestamp(r *Request, p *parsedHeader) (time.Time, error) {
 
 // decode writes a candidate's bytes into dst without allocating.
 func (c *compiled) decode(dst []byte, sig string) (int, bool) {
-	if c.Encoding == Base64 {
-		return decodeBase64Into(dst, sig)
+	switch c.Encoding {
+	case Base64:
+		return decodeBase64Into(dst, sig, base64.RawStdEncoding)
+	case Base64URL:
+		return decodeBase64Into(dst, sig, base64.RawURLEncoding)
 	}
 	return decodeHexInto(dst, sig)
 }
@@ -705,7 +713,7 @@ var hexValue = func() (t [256]byte) {
 	return t
 }()
 
-func decodeBase64Into(dst []byte, s string) (int, bool) {
+func decodeBase64Into(dst []byte, s string, enc *base64.Encoding) (int, bool) {
 	// Padding is checked here and decoding left to the raw encoding:
 	// DecodedLen of a padded string counts the padding as data, which
 	// would turn away a SHA-512 signature that fills dst exactly.
@@ -713,7 +721,6 @@ func decodeBase64Into(dst []byte, s string) (int, bool) {
 	if pad := len(s) - len(data); pad > 0 && pad != (4-len(data)%4)%4 {
 		return 0, false
 	}
-	enc := base64.RawStdEncoding
 	if enc.DecodedLen(len(data)) > len(dst) {
 		return 0, false
 	}

@@ -92,6 +92,10 @@ type Credentials struct {
 	// SignatureHeaders carry signatures, which reveal no secret: they
 	// are forwarded, so that an app can verify too, and redacted in logs.
 	SignatureHeaders []string
+	// SignatureQuery are URL query parameters that carry signatures
+	// (PandaDoc's ?signature=): forwarded like SignatureHeaders, and
+	// redacted wherever the gateway shows a URL.
+	SignatureQuery []string
 	// BodyFields are the body fields that hold signatures (gjson paths
 	// for JSON bodies, field names for forms): redacted in logged bodies.
 	BodyFields []string

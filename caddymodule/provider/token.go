@@ -137,19 +137,26 @@ func (v *tokenVerifier) Verify(r *Request) (Verified, error) {
 	if got == "" {
 		return Verified{}, refuse(ReasonMissingSignature, "%s is missing", where)
 	}
-	sum := sha256.Sum256([]byte(got))
-	match, secret := 0, 0
-	for i := range v.digests {
-		eq := subtle.ConstantTimeCompare(sum[:], v.digests[i][:])
-		// Every digest is compared and the position picked without a
-		// branch, so the timing does not tell which secret matched.
-		secret = subtle.ConstantTimeSelect(eq&^match, i, secret)
-		match |= eq
-	}
-	if match != 1 {
+	secret, ok := matchDigest(got, v.digests)
+	if !ok {
 		return Verified{}, refuse(ReasonSignatureMismatch, "%s does not match a configured secret", where)
 	}
 	return Verified{Secret: secret}, nil
+}
+
+// matchDigest returns the position of the digest that got's SHA-256
+// equals. Every digest is compared and the position picked without a
+// branch, so the timing tells neither which secret matched nor its
+// length.
+func matchDigest(got string, digests [][sha256.Size]byte) (int, bool) {
+	sum := sha256.Sum256([]byte(got))
+	match, secret := 0, 0
+	for i := range digests {
+		eq := subtle.ConstantTimeCompare(sum[:], digests[i][:])
+		secret = subtle.ConstantTimeSelect(eq&^match, i, secret)
+		match |= eq
+	}
+	return secret, match == 1
 }
 
 func (v *tokenVerifier) presented(r *Request) (value, where string) {

@@ -46,6 +46,13 @@ or the URL print the rewritten body or URL after the headers. AWS SNS
 envelope, or any body, sent as a Notification's Message from the topic
 of an X-Amz-Sns-Topic-Arn --header.
 
+Providers whose keys the gateway fetches sign with a key the user gives,
+which a verifier accepts only where its key location serves the public
+half (keys_url and key_fetch's allow-list in tests): google_pubsub takes
+a service account's JSON key file (private_key, client_email,
+private_key_id), plaid a P-256 private key whose RFC 7638 thumbprint is
+the kid, wix an RSA private key (the body becomes the token).
+
 --config reads a config file (a Caddyfile, or JSON) and signs as its
 webhook_gateway route for --provider does: a sender described by a
 scheme block, such as "acme" in Caddyfile.example, can be signed only

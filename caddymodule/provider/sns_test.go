@@ -22,9 +22,9 @@ const (
 	testCertURL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem"
 )
 
-// testKeySource serves one document for every request and records the
+// snsKeySource serves one document for every request and records the
 // requests; the real KeySource (caddymodule/keyfetch) applies their rules.
-type testKeySource struct {
+type snsKeySource struct {
 	doc []byte
 	err error
 
@@ -32,7 +32,7 @@ type testKeySource struct {
 	reqs []KeyRequest
 }
 
-func (k *testKeySource) Fetch(_ context.Context, req KeyRequest) (KeyDocument, error) {
+func (k *snsKeySource) Fetch(_ context.Context, req KeyRequest) (KeyDocument, error) {
 	k.mu.Lock()
 	k.reqs = append(k.reqs, req)
 	k.mu.Unlock()
@@ -42,7 +42,7 @@ func (k *testKeySource) Fetch(_ context.Context, req KeyRequest) (KeyDocument, e
 	return KeyDocument{Body: k.doc, Fetched: time.Now()}, nil
 }
 
-func (k *testKeySource) requests() []KeyRequest {
+func (k *snsKeySource) requests() []KeyRequest {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return append([]KeyRequest(nil), k.reqs...)
@@ -144,7 +144,7 @@ func TestSNSVerifies(t *testing.T) {
 	for name, envelope := range snsEnvelopes {
 		for _, version := range []string{"1", "2"} {
 			t.Run(name+"/v"+version, func(t *testing.T) {
-				keys := &testKeySource{doc: []byte(kp.verify)}
+				keys := &snsKeySource{doc: []byte(kp.verify)}
 				r := signSNS(t, kp.sign, envelope, version, testNow.Add(-time.Minute))
 				if !strings.Contains(string(r.Body), `"SignatureVersion":"`+version+`"`) {
 					t.Fatalf("body lacks SignatureVersion %s: %s", version, r.Body)
@@ -256,7 +256,7 @@ func TestSNSRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			keys := &testKeySource{doc: []byte(c.doc), err: c.keyErr}
+			keys := &snsKeySource{doc: []byte(c.doc), err: c.keyErr}
 			_, err := snsVerifierFor(t, keys).Verify(c.r)
 			var perr *Error
 			if !errors.As(err, &perr) {
@@ -279,7 +279,7 @@ func TestSNSRefuses(t *testing.T) {
 // the next document the KeySource serves, not the one it remembers.
 func TestSNSCertificateChanges(t *testing.T) {
 	kp, other := certPair(t), certPair(t)
-	keys := &testKeySource{doc: []byte(kp.verify)}
+	keys := &snsKeySource{doc: []byte(kp.verify)}
 	v := snsVerifierFor(t, keys)
 	r := signSNS(t, kp.sign, snsEnvelopes["notification"], "2", testNow)
 	for i, c := range []struct {
@@ -301,7 +301,7 @@ func TestSNSNeedsKeysAndTopics(t *testing.T) {
 	p := mustLookup("aws_sns")
 	for name, cfg := range map[string]VerifierConfig{
 		"no key source": {Topics: []string{testTopic}},
-		"no topics":     {Keys: &testKeySource{}},
+		"no topics":     {Keys: &snsKeySource{}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := p.NewVerifier(cfg); err == nil {
@@ -340,7 +340,7 @@ func TestSNSConfirm(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := signSNS(t, kp.sign, c.envelope, "2", testNow)
-			keys := &testKeySource{err: c.keyErr}
+			keys := &snsKeySource{err: c.keyErr}
 			ans, ok := SNSConfirm{}.AfterVerify(r, Verified{}, HandshakeConfig{Keys: keys, Topics: c.topics})
 			if ok != c.answered || (ok && ans.Status != c.status) {
 				t.Fatalf("answered=%v %+v", ok, ans)
@@ -458,7 +458,7 @@ func BenchmarkSNSVerify(b *testing.B) {
 	for _, version := range []string{"1", "2"} {
 		b.Run("v"+version, func(b *testing.B) {
 			r := signSNS(b, kp.sign, snsEnvelopes["notification"], version, testNow)
-			v := snsVerifierFor(b, &testKeySource{doc: []byte(kp.verify)})
+			v := snsVerifierFor(b, &snsKeySource{doc: []byte(kp.verify)})
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := v.Verify(r); err != nil {

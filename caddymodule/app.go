@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/webrev/webhook-gateway/caddymodule/keyfetch"
+	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/caddymodule/queue"
 	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
 	"github.com/webrev/webhook-gateway/caddymodule/store"
@@ -45,6 +47,12 @@ type App struct {
 	// a stored answer. Default: 100000.
 	FloodMaxEntries int `json:"flood_max_entries,omitempty"`
 
+	// KeyFetch bounds and widens the fetches of keys that some providers
+	// verify with (AWS SNS certificates, Google's JWKS, Plaid's keys).
+	// Default: every default of keyfetch.Config; providers reach only
+	// the hosts they name themselves.
+	KeyFetch *keyfetch.Config `json:"key_fetch,omitempty"`
+
 	redis  *redisstore.Config // Redis with its placeholders resolved
 	shared store.Store        // Redis, or the memory store
 	flood  *store.Memory
@@ -55,6 +63,7 @@ type App struct {
 	pools        []heldPool // the pools this config holds, once started
 	releasers    []func() error
 	logger       *zap.Logger
+	keys         provider.KeySource // the key fetcher, counting into this config's metrics
 }
 
 // CaddyModule returns the Caddy module information.
@@ -72,6 +81,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if err := a.registerQueueGauges(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering the queue gauges: %w", err)
+	}
+	if err := a.provisionKeys(ctx); err != nil {
+		return err
 	}
 	var err error
 	if a.flood, err = a.acquireMemory("flood", store.MemoryConfig{MaxEntries: a.FloodMaxEntries}); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/webrev/webhook-gateway/caddymodule/keyfetch"
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/caddymodule/redisstore"
 )
@@ -86,6 +87,11 @@ func claimSource(state map[string]any, h *Handler, tok caddyfile.Token) error {
 //		refusal_status <4xx>
 //		verify_token <token>
 //		webhook_id <id>
+//		topics <arn...>             # repeat to add more
+//		audience <value>
+//		service_account <email>
+//		client_id <id>
+//		keys_url <url>
 //		source <name>
 //		rate_limit <n>/<s|m|h> [burst <n>] [key <placeholder>]
 //		flood_limit <n>/<s|m|h> [burst <n>] [key <placeholder>]
@@ -114,12 +120,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	var idemToken, queueToken caddyfile.Token
+	optionTokens := map[string]caddyfile.Token{}
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "idempotency":
 			idemToken = d.Token()
 		case "queue":
 			queueToken = d.Token()
+		}
+		if _, seen := optionTokens[d.Val()]; !seen {
+			optionTokens[d.Val()] = d.Token()
 		}
 		if err := h.unmarshalOption(d); err != nil {
 			return err
@@ -143,8 +153,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err := h.checkQueueable(p); err != nil {
 			return fmt.Errorf("%v, at %s:%d", err, queueToken.File, queueToken.Line)
 		}
+		if opt := h.unreadKeyOption(p); opt != "" {
+			tok := optionTokens[opt]
+			return fmt.Errorf("provider %s does not read %s, at %s:%d", p.Name, opt, tok.File, tok.Line)
+		}
 	}
-	if len(h.Secrets) == 0 && !awaitsSecret(h) {
+	if len(h.Secrets) == 0 && needsSecret(h) {
 		return d.Errf("provider %s: no secret configured (add `secret {env.NAME}`)", h.Provider)
 	}
 	return nil
@@ -155,15 +169,23 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // an HMAC secret was expected, say) is refused with its line; secrets
 // given as placeholders are only known, and checked, at provision.
 func (h *Handler) checkLiteralSecrets(p *provider.Provider) error {
-	if len(h.Secrets) == 0 {
+	if len(h.Secrets) == 0 || hasPlaceholder(h.Secrets...) ||
+		hasPlaceholder(append([]string{h.WebhookID, h.Audience, h.ServiceAccount, h.ClientID, h.KeysURL}, h.Topics...)...) {
 		return nil
 	}
-	for _, s := range h.Secrets {
-		if strings.Contains(s, "{") {
-			return nil
+	var keys provider.KeySource
+	if p.Secretless || len(p.Options) > 0 {
+		// A verifier of fetched keys wants a key source to build; this
+		// one is never called.
+		f, err := keyfetch.New(keyfetch.Config{})
+		if err != nil {
+			return err
 		}
+		keys = f
 	}
-	_, err := p.NewVerifier(provider.VerifierConfig{Secrets: h.Secrets, WebhookID: h.WebhookID})
+	cfg := h.verifierConfig(h.Secrets, keys)
+	cfg.Topics = h.Topics
+	_, err := p.NewVerifier(cfg)
 	return err
 }
 
@@ -207,6 +229,23 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 		s, err := startupArg(d)
 		h.WebhookID = s
 		return err
+	case "topics":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return d.ArgErr()
+		}
+		for _, a := range args {
+			h.Topics = append(h.Topics, unshortenFile(a))
+		}
+		return nil
+	case "audience":
+		return startupArgTo(d, &h.Audience)
+	case "service_account":
+		return startupArgTo(d, &h.ServiceAccount)
+	case "client_id":
+		return startupArgTo(d, &h.ClientID)
+	case "keys_url":
+		return startupArgTo(d, &h.KeysURL)
 	case "scheme":
 		return h.unmarshalScheme(d)
 	case "source":
@@ -320,6 +359,17 @@ func unshortenFile(s string) string {
 		return "{file." + rest
 	}
 	return s
+}
+
+// startupArgTo is startupArg into dst, refusing a second occurrence: a
+// value set twice would silently replace the first.
+func startupArgTo(d *caddyfile.Dispenser, dst *string) error {
+	if *dst != "" {
+		return d.Errf("%s is set twice", d.Val())
+	}
+	v, err := startupArg(d)
+	*dst = v
+	return err
 }
 
 func oneArg(d *caddyfile.Dispenser) (string, error) {
@@ -533,6 +583,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		memory_max_entries <n>
 //		memory_max_bytes <size>
 //		flood_max_entries <n>
+//		key_fetch { … }             # see unmarshalKeyFetch
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
@@ -556,6 +607,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "flood_max_entries":
 			if err := parseInt(d, &a.FloodMaxEntries); err != nil {
+				return err
+			}
+		case "key_fetch":
+			if a.KeyFetch != nil {
+				return d.Err("key_fetch is set twice")
+			}
+			a.KeyFetch = new(keyfetch.Config)
+			if err := unmarshalKeyFetch(d, a.KeyFetch); err != nil {
 				return err
 			}
 		default:

@@ -103,6 +103,26 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"default_key_unsigned_twilio_no_body_hash_advice", "webhook_gateway twilio {\n secret s\n idempotency 1h\n}", []string{"twilio signs no event id", "accepting that risk"}},
 		{"body_hash_key_twilio", "webhook_gateway twilio {\n secret s\n idempotency 1h {\n key {webhook.body_sha256}\n }\n}", []string{"twilio does not sign every byte of the body", "Caddyfile:4"}},
 		{"body_hash_key_mailgun", "webhook_gateway mailgun {\n secret s\n idempotency 1h {\n key \"{webhook.body_sha256}\"\n }\n}", []string{"mailgun does not sign every byte of the body"}},
+		{"key_fetch_unknown_option", "global:key_fetch {\n allow_all\n }", []string{`unknown key_fetch option "allow_all"`, "Caddyfile:4"}},
+		{"key_fetch_allow_scheme", "global:key_fetch {\n allow keys.example.com https://keys.example.com\n }", []string{`allow "https://keys.example.com"`, "Caddyfile:4"}},
+		{"key_fetch_allow_path", "global:key_fetch {\n allow keys.example.com/jwks\n }", []string{`allow "keys.example.com/jwks"`, "want a host", "Caddyfile:4"}},
+		{"key_fetch_allow_bad_port", "global:key_fetch {\n allow 127.0.0.1:99999\n }", []string{`bad port "99999"`, "Caddyfile:4"}},
+		{"key_fetch_allow_empty", "global:key_fetch {\n allow\n }", []string{"wrong argument count", "Caddyfile:4"}},
+		{"key_fetch_timeout_long", "global:key_fetch {\n timeout 30s\n }", []string{"key_fetch timeout 30s is outside 2s..5s", "Caddyfile:4"}},
+		{"key_fetch_timeout_short", "global:key_fetch {\n timeout 100ms\n }", []string{"outside 2s..5s", "Caddyfile:4"}},
+		{"key_fetch_bad_timeout", "global:key_fetch {\n timeout soon\n }", []string{`bad duration "soon"`, "Caddyfile:4"}},
+		{"key_fetch_max_bytes_large", "global:key_fetch {\n max_bytes 2MiB\n }", []string{"key_fetch max_bytes 2097152 is above", "Caddyfile:4"}},
+		{"key_fetch_bad_max_bytes", "global:key_fetch {\n max_bytes lots\n }", []string{`bad size "lots"`, "Caddyfile:4"}},
+		{"key_fetch_cache_entries_zero", "global:key_fetch {\n cache_entries 0\n }", []string{"cache_entries must be at least 1", "Caddyfile:4"}},
+		{"key_fetch_tls_ca_empty", "global:key_fetch {\n tls_ca\n }", []string{"wrong argument count", "Caddyfile:4"}},
+		{"key_fetch_twice", "global:key_fetch {\n }\n key_fetch {\n }", []string{"key_fetch is set twice", "Caddyfile:5"}},
+		{"key_option_not_read", "webhook_gateway stripe {\n secret s\n audience https://example.com/hook\n}", []string{"provider stripe does not read audience", "Caddyfile:4"}},
+		{"topics_not_read", "webhook_gateway github {\n secret s\n topics arn:aws:sns:us-east-1:1:t\n}", []string{"provider github does not read topics", "Caddyfile:4"}},
+		{"key_option_not_read_after_read_ones", "webhook_gateway fetched_key_test {\n keys_url https://k.example/key.pem\n client_id c\n}", []string{"provider fetched_key_test does not read client_id", "Caddyfile:4"}},
+		{"topics_empty", "webhook_gateway fetched_key_test {\n topics\n}", []string{"wrong argument count", "Caddyfile:3"}},
+		{"keys_url_twice", "webhook_gateway fetched_key_test {\n keys_url https://a.example/k.pem\n keys_url https://b.example/k.pem\n}", []string{"keys_url is set twice", "Caddyfile:4"}},
+		{"sns_keys_url", "webhook_gateway sns {\n topics arn:aws:sns:us-east-1:1:t\n keys_url https://k.example/k.pem\n}", []string{"provider sns does not read keys_url", "Caddyfile:4"}},
+		{"service_account_empty", "webhook_gateway stripe {\n secret s\n service_account\n}", []string{"wrong argument count", "Caddyfile:4"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,25 +186,32 @@ func TestProvisionErrors(t *testing.T) {
 		{"env_verify_token_unset", `{"handler":"webhook_gateway","provider":"meta","secrets":["x"],"verify_token":"{env.WG_TEST_UNSET_VAR}"}`, "", "provider meta: verify_token: environment variable WG_TEST_UNSET_VAR is not set"},
 		{"env_webhook_id_unset", `{"handler":"webhook_gateway","provider":"paypal","secrets":["x"],"webhook_id":"{env.WG_TEST_UNSET_VAR}"}`, "", "provider paypal: webhook_id: environment variable WG_TEST_UNSET_VAR is not set"},
 		{"env_public_url_unset", stripe + `,"public_url":"https://{env.WG_TEST_UNSET_VAR}/x"}`, "", "public_url: environment variable WG_TEST_UNSET_VAR is not set"},
-		{"redis_url_unset", stripe + "}", `{"url":"{env.WG_TEST_UNSET_VAR}"}`, "redis: url: environment variable WG_TEST_UNSET_VAR is not set"},
-		{"redis_address_unset", stripe + "}", `{"addresses":["{env.WG_TEST_UNSET_VAR}:6379"]}`, "redis: addresses #1: environment variable WG_TEST_UNSET_VAR is not set"},
-		{"redis_username_unset", stripe + "}", `{"url":"redis://127.0.0.1:1","username":"{env.WG_TEST_UNSET_VAR}"}`, "redis: username: environment variable WG_TEST_UNSET_VAR is not set"},
-		{"redis_password_unset", stripe + "}", `{"url":"redis://127.0.0.1:1","password":"{env.WG_TEST_UNSET_VAR}"}`, "redis: password: environment variable WG_TEST_UNSET_VAR is not set"},
-		{"redis_password_file_missing", stripe + "}", `{"url":"redis://127.0.0.1:1","password":"{file./nonexistent/pw}"}`, "redis: password: reading {file./nonexistent/pw}"},
-		{"redis_sentinel_master_unset", stripe + "}", `{"addresses":["a:1"],"sentinel_master":"{env.WG_TEST_UNSET_VAR}"}`, "redis: sentinel_master: environment variable WG_TEST_UNSET_VAR is not set"},
-		{"redis_tls_server_name_unset", stripe + "}", `{"url":"rediss://127.0.0.1:1","tls":{"server_name":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: tls: environment variable WG_TEST_UNSET_VAR is not set"},
-		{"redis_tls_ca_unset", stripe + "}", `{"url":"rediss://127.0.0.1:1","tls":{"ca":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: tls_ca: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_url_unset", stripe + "}", `{"redis":{"url":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: url: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_address_unset", stripe + "}", `{"redis":{"addresses":["{env.WG_TEST_UNSET_VAR}:6379"]}}`, "redis: addresses #1: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_username_unset", stripe + "}", `{"redis":{"url":"redis://127.0.0.1:1","username":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: username: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_password_unset", stripe + "}", `{"redis":{"url":"redis://127.0.0.1:1","password":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: password: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_password_file_missing", stripe + "}", `{"redis":{"url":"redis://127.0.0.1:1","password":"{file./nonexistent/pw}"}}`, "redis: password: reading {file./nonexistent/pw}"},
+		{"redis_sentinel_master_unset", stripe + "}", `{"redis":{"addresses":["a:1"],"sentinel_master":"{env.WG_TEST_UNSET_VAR}"}}`, "redis: sentinel_master: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_tls_server_name_unset", stripe + "}", `{"redis":{"url":"rediss://127.0.0.1:1","tls":{"server_name":"{env.WG_TEST_UNSET_VAR}"}}}`, "redis: tls: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"redis_tls_ca_unset", stripe + "}", `{"redis":{"url":"rediss://127.0.0.1:1","tls":{"ca":"{env.WG_TEST_UNSET_VAR}"}}}`, "redis: tls_ca: environment variable WG_TEST_UNSET_VAR is not set"},
 		{"unknown_provider_json", `{"handler":"webhook_gateway","provider":"strip","secrets":["x"]}`, "", `unknown provider "strip"`},
 		{"builtin_with_scheme", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"hmac":{"header":["X"]}}`, "", `provider "github" is built in`},
 		{"bad_whsec_secret", `{"handler":"webhook_gateway","provider":"svix","secrets":["whsec_***"]}`, "", "secret #1: secret is not valid base64"},
 		{"default_key_unsigned_json", `{"handler":"webhook_gateway","provider":"gitlab","secrets":["x"],"idempotency":{}}`, "", "gitlab signs no event id"},
 		{"bad_refusal_status", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"refusal_status":200}`, "", "refusal_status 200 is not a 4xx status"},
+		{"key_option_not_read", stripe + `,"service_account":"a@b.iam.gserviceaccount.com"}`, "", "provider stripe does not read service_account"},
+		{"sns_without_topics", `{"handler":"webhook_gateway","provider":"sns"}`, "", "provider sns: sns scheme: topics is required"},
+		{"env_topic_unset", `{"handler":"webhook_gateway","provider":"fetched_key_test","keys_url":"https://k.example/key.pem","topics":["arn:a","{env.WG_TEST_UNSET_VAR}"]}`, "", "topics #2: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"env_keys_url_unset", `{"handler":"webhook_gateway","provider":"fetched_key_test","keys_url":"{env.WG_TEST_UNSET_VAR}"}`, "", "keys_url: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"env_secret_of_secretless_unset", `{"handler":"webhook_gateway","provider":"fetched_key_test","keys_url":"https://k.example/key.pem","secrets":["{env.WG_TEST_UNSET_VAR}"]}`, "", "secret #1: environment variable WG_TEST_UNSET_VAR is not set"},
+		{"key_fetch_timeout", stripe + "}", `{"key_fetch":{"timeout":60000000000}}`, "key_fetch: timeout 1m0s is outside 2s..5s"},
+		{"key_fetch_tls_ca_missing", stripe + "}", `{"key_fetch":{"tls_ca":"/nonexistent/ca.pem"}}`, "key_fetch: tls_ca: open /nonexistent/ca.pem"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			apps := `"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[` + c.handler + `]}]}}}`
 			if c.app != "" {
-				apps = `"webhook_gateway":{"redis":` + c.app + `},` + apps
+				apps = `"webhook_gateway":` + c.app + `,` + apps
 			}
 			cfg := `{"admin":{"disabled":true},"apps":{` + apps + `}}`
 			var parsed caddy.Config

@@ -91,6 +91,31 @@ type Handler struct {
 	// provision time.
 	WebhookID string `json:"webhook_id,omitempty"`
 
+	// Topics lists the AWS SNS topic ARNs the route accepts: a message
+	// from another topic is refused before its certificate is fetched,
+	// and only these topics' subscriptions are confirmed. Required by
+	// sns.
+	Topics []string `json:"topics,omitempty"`
+
+	// Audience is the aud claim a Google Pub/Sub push token must carry,
+	// as set on the push subscription. Default: the request's public
+	// URL (see PublicURL).
+	Audience string `json:"audience,omitempty"`
+
+	// ServiceAccount is the email of the service account a Google
+	// Pub/Sub push subscription signs its tokens as; tokens of any other
+	// account are refused.
+	ServiceAccount string `json:"service_account,omitempty"`
+
+	// ClientID is the account's client_id at a key API that needs one
+	// (Plaid's; the route's secret is the API secret).
+	ClientID string `json:"client_id,omitempty"`
+
+	// KeysURL replaces the provider's own key location (a JWKS URL, an
+	// API's base URL), for a test or a regional endpoint. Its host must
+	// be in the app's key_fetch allow list.
+	KeysURL string `json:"keys_url,omitempty"`
+
 	// Source names this sender in the state store: rate-limit buckets
 	// and idempotency keys live under it. Default: the provider name.
 	Source string `json:"source,omitempty"`
@@ -144,6 +169,8 @@ type Handler struct {
 	provider *provider.Provider
 	verifier provider.Verifier
 	secrets  []string
+	topics   []string           // Topics with placeholders resolved
+	keys     provider.KeySource // the app's key fetcher
 	methods  []string
 	logger   *zap.Logger
 	metrics  *metrics
@@ -182,14 +209,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.credentials = p.Describe().Credentials
+	if err := h.checkKeyOptions(p); err != nil {
+		return err
+	}
 	if err := h.resolvePlaceholders(); err != nil {
 		return fmt.Errorf("provider %s: %w", h.Provider, err)
 	}
-	h.verifier, err = p.NewVerifier(provider.VerifierConfig{
-		Secrets:   h.secrets,
-		Tolerance: time.Duration(h.Tolerance),
-		WebhookID: h.WebhookID,
-	})
+	h.keys = h.app.keys
+	h.verifier, err = p.NewVerifier(h.verifierConfig(h.secrets, h.keys))
 	if err != nil {
 		return err
 	}
@@ -248,7 +275,10 @@ func resolveSecrets(raw []string) ([]string, error) {
 // holds a secret or an address, before anything validates or uses them.
 func (h *Handler) resolvePlaceholders() error {
 	var err error
-	if h.secrets, err = resolveSecrets(h.Secrets); err != nil && !awaitsSecret(h) {
+	if h.secrets, err = resolveSecrets(h.Secrets); err != nil && (len(h.Secrets) > 0 || needsSecret(h)) {
+		return err
+	}
+	if err := h.resolveKeyOptions(); err != nil {
 		return err
 	}
 	options := []struct {

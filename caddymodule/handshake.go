@@ -28,7 +28,7 @@ func (h *Handler) handshake(req *provider.Request, verified *provider.Verified) 
 	if hs == nil {
 		return nil, false
 	}
-	cfg := provider.HandshakeConfig{Secrets: h.secrets, VerifyToken: h.VerifyToken}
+	cfg := provider.HandshakeConfig{Secrets: h.secrets, VerifyToken: h.VerifyToken, Keys: h.keys, Topics: h.topics}
 	if verified == nil {
 		return hs.BeforeVerify(req, cfg)
 	}

@@ -61,7 +61,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: raw, Now: d.start,
-		Client: replace(r, "{http.vars.client_ip}")}
+		Context: r.Context(), Client: replace(r, "{http.vars.client_ip}")}
 	if ans, ok := h.handshake(req, nil); ok {
 		if ans.Forward {
 			return h.forwardHandshake(w, r, d, ans, next)
@@ -116,6 +116,12 @@ func (h *Handler) refuseVerification(w http.ResponseWriter, d *delivery, err err
 	var perr *provider.Error
 	if !errors.As(err, &perr) {
 		perr = &provider.Error{Reason: provider.ReasonSignatureMismatch, Detail: "the signature could not be verified"}
+	}
+	if perr.Reason == provider.ReasonKeyUnavailable {
+		// The delivery may be genuine: the provider is asked to retry.
+		d.outcome, d.reason, d.status = outcomeRefused, string(perr.Reason), http.StatusServiceUnavailable
+		writeProblem(w, http.StatusServiceUnavailable, string(perr.Reason), perr.Detail, keyUnavailableRetry)
+		return nil
 	}
 	return h.refuse(w, d, h.refusalStatus(), string(perr.Reason), perr.Detail)
 }

@@ -95,3 +95,15 @@ func writeCerts(dir string) (caPath string, client *tls.Config, err error) {
 	pool.AddCert(ca)
 	return filepath.Join(dir, caFile), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
+
+// ServerCerts writes the same throwaway CA and server certificate to
+// dir, for another test that needs a TLS server known by name as well
+// as by address: it returns the CA file's path and the server's
+// certificate.
+func ServerCerts(dir string) (caPath string, cert tls.Certificate, err error) {
+	if caPath, _, err = writeCerts(dir); err != nil {
+		return "", tls.Certificate{}, err
+	}
+	cert, err = tls.LoadX509KeyPair(filepath.Join(dir, certFile), filepath.Join(dir, keyFile))
+	return caPath, cert, err
+}

@@ -37,9 +37,10 @@ func TestHMACVerifyAllocs(t *testing.T) {
 }
 
 // TestClientStateBoundsMemory: a batch far past maxNotifications is
-// refused before its notifications are read into memory, so that an
-// unauthenticated 1 MiB body of empty objects costs about its own size,
-// not tens of times it.
+// refused before its notifications are read into memory, and the
+// repeated-key check reads the rest without boxing every value, so that
+// an unauthenticated 1 MiB body costs about its own size, not tens or
+// hundreds of times it.
 func TestClientStateBoundsMemory(t *testing.T) {
 	v, err := mustLookup("microsoft_graph").NewVerifier(VerifierConfig{Secrets: []string{"state"}})
 	if err != nil {
@@ -51,6 +52,8 @@ func TestClientStateBoundsMemory(t *testing.T) {
 	}{
 		{"empty objects", `{"value":[` + strings.Repeat(`{},`, 349_000) + `{}]}`},
 		{"numbers", `{"value":[` + strings.Repeat(`1,`, 520_000) + `1]}`},
+		{"numbers beside one notification", `{"value":[{"clientState":"guess"}],"x":[` + strings.Repeat(`1,`, 520_000) + `1]}`},
+		{"strings beside one notification", `{"value":[{"clientState":"guess"}],"x":[` + strings.Repeat(`"s",`, 260_000) + `"s"]}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -47,8 +47,8 @@ func TestOfficialSDKs(t *testing.T) {
 type attempt struct {
 	name  string
 	wrong bool // signed with a key the route does not have
-	// skew is the signed time, from now; an old one is that much past
-	// the oldest the provider accepts (an hour for Pub/Sub's reused
+	// skew is the signed time from now, or with old from the oldest
+	// time the provider accepts (an hour back for Pub/Sub's reused
 	// tokens, five minutes for most).
 	skew   time.Duration
 	old    bool
@@ -66,7 +66,7 @@ var attempts = []attempt{
 	{name: "an_hour_ahead", skew: time.Hour, status: http.StatusUnauthorized, reason: "timestamp_in_future"},
 }
 
-// signedAt is when a delivers claims to have been signed for c.
+// signedAt is the time the delivery of a for c claims to be signed at.
 func (a attempt) signedAt(c sdkCase) time.Time {
 	skew := a.skew
 	if a.old {

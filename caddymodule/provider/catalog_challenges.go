@@ -41,7 +41,7 @@ var challengeCatalog = []*Provider{
 			// when the app asks: a few a minute is plenty.
 			Limit: store.Limit{Count: 6, Period: time.Minute, Burst: 3},
 		},
-		Docs: "https://developer.x.com/en/docs/x-api/enterprise/account-activity-api/guides/securing-webhooks",
+		Docs: "https://docs.x.com/x-api/webhooks/quickstart",
 	},
 	{
 		Name:      "nylas",

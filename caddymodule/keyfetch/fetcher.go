@@ -357,11 +357,19 @@ func (f *Fetcher) get(ctx context.Context, req provider.KeyRequest, u *url.URL) 
 		return provider.KeyDocument{}, 0, unavailable("the key server answered status %d", resp.StatusCode)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
+	if err == nil {
+		// An answer that completes as the fetch is abandoned (a server
+		// that gives up when the client does) is not taken.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return provider.KeyDocument{}, 0, f.transportError(ctx, err)
 	}
-	if int64(len(b)) > f.maxBytes {
+	switch {
+	case int64(len(b)) > f.maxBytes:
 		return provider.KeyDocument{}, 0, unavailable("the key document exceeds %d bytes", f.maxBytes)
+	case len(b) == 0:
+		return provider.KeyDocument{}, 0, unavailable("the key document is empty")
 	}
 	return provider.KeyDocument{Body: b, Fetched: f.now()}, ttl(resp.Header), nil
 }

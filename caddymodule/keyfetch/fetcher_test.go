@@ -243,6 +243,7 @@ func TestFetchAnswers(t *testing.T) {
 		{"not found", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, provider.ReasonKeyUnavailable},
 		{"server error", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }, provider.ReasonKeyUnavailable},
 		{"no content", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }, provider.ReasonKeyUnavailable},
+		{"empty", func(w http.ResponseWriter, r *http.Request) {}, provider.ReasonKeyUnavailable},
 		{"redirect", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/other.pem", http.StatusMovedPermanently)
 		}, provider.ReasonKeyUnavailable},

@@ -232,6 +232,16 @@ func TestFetchedKeysThroughCaddy(t *testing.T) {
 	if n := ks.hitsOf("/key.pem"); n != 1 {
 		t.Fatalf("%d fetches of the key, want 1", n)
 	}
+	// The log line says why, and never shows the key.
+	logs := string(g.Logs(t))
+	for _, want := range []string{"key_unavailable: the key server answered status 404", "key_url_not_allowed: the key URL's port"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log does not say %q", want)
+		}
+	}
+	if strings.Contains(logs, key) {
+		t.Error("the log shows the fetched key")
+	}
 	other.mu.Lock()
 	defer other.mu.Unlock()
 	if len(other.hits) != 0 {

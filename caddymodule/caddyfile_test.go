@@ -121,6 +121,7 @@ func TestCaddyfileErrorsNameTheToken(t *testing.T) {
 		{"key_option_not_read_after_read_ones", "webhook_gateway fetched_key_test {\n keys_url https://k.example/key.pem\n client_id c\n}", []string{"provider fetched_key_test does not read client_id", "Caddyfile:4"}},
 		{"topics_empty", "webhook_gateway fetched_key_test {\n topics\n}", []string{"wrong argument count", "Caddyfile:3"}},
 		{"keys_url_twice", "webhook_gateway fetched_key_test {\n keys_url https://a.example/k.pem\n keys_url https://b.example/k.pem\n}", []string{"keys_url is set twice", "Caddyfile:4"}},
+		{"sns_keys_url", "webhook_gateway sns {\n topics arn:aws:sns:us-east-1:1:t\n keys_url https://k.example/k.pem\n}", []string{"provider sns does not read keys_url", "Caddyfile:4"}},
 		{"service_account_empty", "webhook_gateway stripe {\n secret s\n service_account\n}", []string{"wrong argument count", "Caddyfile:4"}},
 	}
 	for _, c := range cases {
@@ -199,6 +200,7 @@ func TestProvisionErrors(t *testing.T) {
 		{"default_key_unsigned_json", `{"handler":"webhook_gateway","provider":"gitlab","secrets":["x"],"idempotency":{}}`, "", "gitlab signs no event id"},
 		{"bad_refusal_status", `{"handler":"webhook_gateway","provider":"github","secrets":["x"],"refusal_status":200}`, "", "refusal_status 200 is not a 4xx status"},
 		{"key_option_not_read", stripe + `,"service_account":"a@b.iam.gserviceaccount.com"}`, "", "provider stripe does not read service_account"},
+		{"sns_without_topics", `{"handler":"webhook_gateway","provider":"sns"}`, "", "provider sns: sns scheme: topics is required"},
 		{"env_topic_unset", `{"handler":"webhook_gateway","provider":"fetched_key_test","keys_url":"https://k.example/key.pem","topics":["arn:a","{env.WG_TEST_UNSET_VAR}"]}`, "", "topics #2: environment variable WG_TEST_UNSET_VAR is not set"},
 		{"env_keys_url_unset", `{"handler":"webhook_gateway","provider":"fetched_key_test","keys_url":"{env.WG_TEST_UNSET_VAR}"}`, "", "keys_url: environment variable WG_TEST_UNSET_VAR is not set"},
 		{"env_secret_of_secretless_unset", `{"handler":"webhook_gateway","provider":"fetched_key_test","keys_url":"https://k.example/key.pem","secrets":["{env.WG_TEST_UNSET_VAR}"]}`, "", "secret #1: environment variable WG_TEST_UNSET_VAR is not set"},

@@ -27,7 +27,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "sign",
-		Usage: "--provider <name> (--secret <secret> | --config <file>) [--file <payload>] [--url <url>] [--send] [--header 'K: V'] [--id <id>] [--timestamp <unix>] [--insecure] [--cacert <pem>]",
+		Usage: "--provider <name> (--secret <secret> | --config <file>) [--file <payload>] [--url <url>] [--send] [--header 'K: V'] [--id <id>] [--timestamp <unix>] [--key-url <url>] [--insecure] [--cacert <pem>]",
 		Short: "Signs a payload as a webhook provider would, and prints or sends it",
 		Long: `
 Signs a payload file the way the named provider signs its webhooks and
@@ -40,7 +40,18 @@ with public-key signatures (Discord, SendGrid, PayPal) it is the private
 key. --url is also the URL signed by providers that sign it. --header
 adds a header (such as X-GitHub-Event) before signing; repeat it for
 several. Providers that sign inside the body (Mailgun, Adyen, Braintree)
-or the URL print the rewritten body or URL after the headers.
+or the URL print the rewritten body or URL after the headers. AWS SNS
+(sns) signs with an RSA private key whose certificate is served at
+--key-url (the message's SigningCertURL); its payload is an SNS
+envelope, or any body, sent as a Notification's Message from the topic
+of an X-Amz-Sns-Topic-Arn --header.
+
+Providers whose keys the gateway fetches sign with a key the user gives,
+which a verifier accepts only where its key location serves the public
+half (keys_url and key_fetch's allow-list in tests): google_pubsub takes
+a service account's JSON key file (private_key, client_email,
+private_key_id), plaid a P-256 private key whose RFC 7638 thumbprint is
+the kid, wix an RSA private key (the body becomes the token).
 
 --config reads a config file (a Caddyfile, or JSON) and signs as its
 webhook_gateway route for --provider does: a sender described by a
@@ -66,6 +77,7 @@ Example, with Caddyfile.example running:
 			fs.String("id", "", "message or delivery id, signed by providers that sign one (default: a random UUID)")
 			fs.String("webhook-id", "", "subscription id for providers that sign it (PayPal)")
 			fs.Int64("timestamp", 0, "unix time to sign at (default: now)")
+			fs.String("key-url", "", "URL of the signer's certificate, for providers that name it in the message (AWS SNS's SigningCertURL)")
 			fs.Bool("insecure", false, "with --send, skip TLS verification (local tests only)")
 			fs.String("cacert", "", "with --send, a PEM file of CAs to trust, e.g. Caddy's local root")
 			cmd.SetHelpTemplate(helpTemplate)
@@ -101,6 +113,7 @@ type signOptions struct {
 	WebhookID string
 	Timestamp time.Time
 	Header    http.Header
+	KeyURL    string // where the signer's certificate is served (SNS)
 }
 
 // senderHeaders are headers a provider sends beside its signature that
@@ -130,7 +143,7 @@ func signDelivery(o signOptions) (*provider.Message, error) {
 	}
 	m := &provider.Message{
 		Method: http.MethodPost, URL: o.URL, ID: o.ID, WebhookID: o.WebhookID,
-		Timestamp: o.Timestamp, Body: o.Body, Header: o.Header.Clone(),
+		Timestamp: o.Timestamp, Body: o.Body, Header: o.Header.Clone(), KeyURL: o.KeyURL,
 	}
 	if m.Header == nil {
 		m.Header = http.Header{}
@@ -283,6 +296,7 @@ func signOptionsFromFlags(fl caddycmd.Flags) (signOptions, error) {
 		URL:       fl.String("url"),
 		ID:        fl.String("id"),
 		WebhookID: fl.String("webhook-id"),
+		KeyURL:    fl.String("key-url"),
 		Header:    http.Header{},
 	}
 	if o.Provider == "" || o.Secret == "" && o.Config == "" {

@@ -68,7 +68,7 @@ var secondWave = []*Provider{
 		Aliases:   []string{"calcom"},
 		Scheme:    bodyHex("X-Cal-Signature-256"),
 		EventType: []Field{body("triggerEvent")},
-		Docs:      "https://cal.com/docs/developing/guides/automation/webhooks",
+		Docs:      "https://cal.com/docs/core-features/webhooks",
 	},
 	{
 		Name: "chargebee",
@@ -97,14 +97,24 @@ var secondWave = []*Provider{
 		Docs:      "https://www.checkout.com/docs/developer-resources/webhooks/manage-webhooks/set-up-your-webhook-receiver",
 	},
 	{
+		Name:    "commerce_layer",
+		Aliases: []string{"commercelayer"},
+		// Real-time webhooks and external resources alike: a base64
+		// HMAC-SHA256 of the body with the shared secret. The body is the
+		// JSON:API resource, whose id names the resource, not the event.
+		Scheme: bodyB64("X-CommerceLayer-Signature"),
+		Docs:   "https://docs.commercelayer.io/core/callbacks-security",
+	},
+	{
 		Name:    "customerio",
 		Aliases: []string{"customer_io"},
-		// Customer.io documents no bound nor whether retries are signed
-		// again: the 5 min default applies and event_id refuses replays.
+		// Customer.io retries for seven days and documents neither a
+		// bound nor whether retries are signed again: the 5 min default
+		// applies and event_id refuses replays.
 		Scheme:    &HMAC{Header: []string{"X-CIO-Signature"}, TimestampHeader: []string{"X-CIO-Timestamp"}, Content: "v0:{timestamp}:{body}"},
 		EventID:   []Field{body("event_id")},
 		EventType: []Field{body("metric")},
-		Docs:      "https://docs.customer.io/integrations/data-out/connections/webhooks/",
+		Docs:      "https://customer.io/docs/api/webhooks/",
 	},
 	{
 		Name:      "dwolla",
@@ -120,6 +130,25 @@ var secondWave = []*Provider{
 		Docs:      "https://developer.fastspring.com/reference/message-security",
 	},
 	{
+		Name: "front",
+		// Application webhooks: base64 HMAC-SHA256 of "<ms>:" + body with
+		// the app's signing key. Front's own connector docs reject after
+		// five minutes; rule webhooks (another key and content, no
+		// timestamp header) are not this row and are refused for lack
+		// of X-Front-Request-Timestamp. The signed x-front-challenge
+		// request sent when the webhook is saved passes to the upstream,
+		// which answers it.
+		Scheme: &HMAC{
+			Header: []string{"X-Front-Signature"}, Encoding: Base64,
+			TimestampHeader: []string{"X-Front-Request-Timestamp"}, TimestampFormat: TimestampUnixMilli,
+			Content: "{timestamp}:{body}",
+		},
+		Tolerance: 5 * time.Minute,
+		EventID:   []Field{body("id")},
+		EventType: []Field{body("type")},
+		Docs:      "https://dev.frontapp.com/docs/application-webhooks",
+	},
+	{
 		Name:   "gocardless",
 		Scheme: bodyHex("Webhook-Signature"),
 		// A batch of up to 250 events: the first one's id stands for
@@ -132,7 +161,28 @@ var secondWave = []*Provider{
 		Name:    "heroku",
 		Scheme:  bodyB64("Heroku-Webhook-Hmac-SHA256"),
 		EventID: []Field{hdr("Heroku-Webhook-Id")},
-		Docs:    "https://devcenter.heroku.com/articles/app-webhooks#securing-webhook-requests",
+		Docs:    "https://devcenter.heroku.com/articles/app-webhooks",
+	},
+	{
+		Name:    "incident_io",
+		Aliases: []string{"incidentio"},
+		// Delivered through Svix under the webhook-* header names, the
+		// Standard Webhooks layout; failed deliveries are retried for 24
+		// hours.
+		Scheme:  standardWebhooksOnly(),
+		EventID: []Field{hdr("Webhook-Id")},
+		Docs:    "https://docs.incident.io/api-reference/webhooks",
+	},
+	{
+		Name: "klaviyo",
+		// System webhooks: hex HMAC-SHA256 of the body followed by the
+		// Klaviyo-Timestamp header. The header is signed but its format
+		// is not documented, so it is covered as text and no freshness
+		// is checked; the first event's external_id refuses a replay.
+		Scheme:    &HMAC{Header: []string{"Klaviyo-Signature"}, Content: "{body}{header.Klaviyo-Timestamp}"},
+		EventID:   []Field{body("data.0.external_id")},
+		EventType: []Field{body("data.0.topic")},
+		Docs:      "https://developers.klaviyo.com/en/docs/working_with_system_webhooks",
 	},
 	{
 		Name:      "launch_darkly",
@@ -140,7 +190,7 @@ var secondWave = []*Provider{
 		Scheme:    bodyHex("X-LD-Signature"),
 		EventID:   []Field{body("_id")},
 		EventType: []Field{body("kind")},
-		Docs:      "https://launchdarkly.com/docs/home/infrastructure/webhooks#sign-a-webhook",
+		Docs:      "https://launchdarkly.com/docs/home/infrastructure/webhooks",
 	},
 	{
 		Name: "lithic",
@@ -149,12 +199,21 @@ var secondWave = []*Provider{
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{hdr("Webhook-Id")},
 		EventType: []Field{body("event_type")},
-		Docs:      "https://docs.lithic.com/docs/events-api#verifying-webhooks",
+		Docs:      "https://docs.lithic.com/docs/events-api",
 	},
 	{
 		Name:   "modern_treasury",
 		Scheme: bodyHex("X-Signature"),
 		Docs:   "https://docs.moderntreasury.com/docs/verifying-webhooks",
+	},
+	{
+		Name: "mollie",
+		// Next-gen webhooks: hex HMAC-SHA256 of the body. Mollie's docs
+		// compare the bare hex; its PHP SDK strips a "sha256=" first when
+		// there is one, so both forms are read. Legacy webhooks (a form
+		// body with an id, unsigned) are refused for the missing header.
+		Scheme: &HMAC{Header: []string{"X-Mollie-Signature"}, Prefix: "sha256=", PrefixOptional: true},
+		Docs:   "https://docs.mollie.com/reference/webhooks-best-practices",
 	},
 	{
 		Name:    "mongodb",
@@ -188,7 +247,26 @@ var secondWave = []*Provider{
 		Tolerance: 5 * time.Minute,
 		EventID:   []Field{body("id")},
 		EventType: []Field{body("type")},
-		Docs:      "https://developer.withorb.com/docs/orb-docs/webhooks",
+		Docs:      "https://github.com/orbcorp/orb-node/blob/main/src/resources/webhooks.ts",
+	},
+	{
+		Name: "polar",
+		// Standard Webhooks for endpoints whose secret was generated on or
+		// after 2026-09-08 (Polar signs older ones with the UTF-8 bytes of
+		// the whole secret, which this row does not read: regenerate).
+		Scheme:    standardWebhooksOnly(),
+		EventID:   []Field{hdr("Webhook-Id")},
+		EventType: []Field{body("type")},
+		Docs:      "https://polar.sh/docs/integrate/webhooks/delivery",
+	},
+	{
+		Name: "pinwheel",
+		// x-pinwheel-signature: v2=<hex> of "v2:" + x-timestamp + ":" +
+		// body, keyed with the API secret. The x-timestamp header is
+		// signed but its unit is not stated, so it is covered as text
+		// and no freshness is checked.
+		Scheme: &HMAC{Header: []string{"X-Pinwheel-Signature"}, Prefix: "v2=", Content: "v2:{header.X-Timestamp}:{body}"},
+		Docs:   "https://docs.pinwheelapi.com/docs/webhook-signature-verification",
 	},
 	{
 		Name: "pusher",
@@ -196,6 +274,30 @@ var secondWave = []*Provider{
 		// secret is that app's.
 		Scheme: bodyHex("X-Pusher-Signature"),
 		Docs:   "https://pusher.com/docs/channels/server_api/webhooks/",
+	},
+	{
+		Name: "recurly",
+		// recurly-signature: <ms>,<sig>[,<sig>]; after a key is
+		// regenerated the old and new keys both sign for 24 hours.
+		// recurly-client-ruby allows five minutes either way and Recurly's
+		// docs verify with that default, so its retries (up to 10 over
+		// about two days) must be signed afresh.
+		Scheme: &HMAC{
+			Header: []string{"Recurly-Signature"}, TimestampFirst: true,
+			TimestampFormat: TimestampUnixMilli, Content: "{timestamp}.{body}",
+		},
+		Tolerance: 5 * time.Minute,
+		// The body's id is the object's (an account's is the same on its
+		// created, updated and closed notices): no dedup key.
+		EventType: []Field{body("object_type")},
+		Docs:      "https://docs.recurly.com/recurly-subscriptions/docs/signature-verification",
+	},
+	{
+		Name:      "render",
+		Scheme:    standardWebhooksOnly(),
+		EventID:   []Field{hdr("Webhook-Id")},
+		EventType: []Field{body("type")},
+		Docs:      "https://render.com/docs/webhooks",
 	},
 	{
 		Name: "replicate",
@@ -216,11 +318,54 @@ var secondWave = []*Provider{
 		Docs:      "https://www.revenuecat.com/docs/integrations/webhooks",
 	},
 	{
-		Name:      "sonatype",
-		Aliases:   []string{"sonatype_nexus", "nexus"},
-		Scheme:    &HMAC{Header: []string{"X-Nexus-Webhook-Signature"}, Algorithm: SHA1},
+		Name:    "signal_sciences",
+		Aliases: []string{"sigsci"},
+		// Generic webhooks: hex HMAC-SHA256 of the payload with the key
+		// generated for the integration.
+		Scheme:    bodyHex("X-SigSci-Signature"),
+		EventType: []Field{body("type")},
+		Docs:      "https://docs.fastly.com/signalsciences/integrations/generic-webhooks/",
+	},
+	{
+		Name: "sinch_conversation",
+		// Conversation API callbacks: base64 HMAC-SHA256 of body + "." +
+		// nonce + "." + timestamp. The SDKs support HmacSHA256 alone and
+		// check no time; Sinch's docs ask for a small window and a
+		// unique nonce, which is the dedup key here.
+		Scheme: &HMAC{
+			Header: []string{"X-Sinch-Webhook-Signature"}, Encoding: Base64,
+			TimestampHeader: []string{"X-Sinch-Webhook-Signature-Timestamp"},
+			IDHeader:        []string{"X-Sinch-Webhook-Signature-Nonce"},
+			Content:         "{body}.{id}.{timestamp}",
+		},
+		EventID: []Field{hdr("X-Sinch-Webhook-Signature-Nonce")},
+		Docs:    "https://developers.sinch.com/sdk/sinch-sdk-node/1.5.0/variables/validateWebhookSignature.html",
+	},
+	{
+		Name: "sinch_numbers",
+		// Numbers callbacks: hex HMAC-SHA1 of the body with the callback
+		// secret set on the number.
+		Scheme:    &HMAC{Header: []string{"X-Sinch-Signature"}, Algorithm: SHA1},
+		EventID:   []Field{body("eventId")},
+		EventType: []Field{body("eventType")},
+		Docs:      "https://developers.sinch.com/sdk/sinch-sdk-node/1.5.0/variables/validateSignatureHeader.html",
+	},
+	{
+		Name:    "sonatype",
+		Aliases: []string{"sonatype_nexus", "nexus"},
+		Scheme:  &HMAC{Header: []string{"X-Nexus-Webhook-Signature"}, Algorithm: SHA1},
+		// X-Nexus-Webhook-Delivery is "a unique UUID identifying the
+		// event"; X-Nexus-Webhook-Id names the event type.
+		EventID:   []Field{hdr("X-Nexus-Webhook-Delivery")},
 		EventType: []Field{hdr("X-Nexus-Webhook-Id")},
-		Docs:      "https://help.sonatype.com/repomanager3/integrations/webhooks/working-with-hmac-payloads",
+		Docs:      "https://help.sonatype.com/repomanager3/integrations/webhooks/enabling-a-repository-webhook-capability",
+	},
+	{
+		Name: "stytch",
+		// Stytch delivers its webhooks through Svix.
+		Scheme:  standardWebhooks("svix", "webhook"),
+		EventID: []Field{body("event_id"), hdr("Svix-Id")},
+		Docs:    "https://stytch.com/docs/b2b/guides/webhooks",
 	},
 	{
 		Name:      "tally",
@@ -234,7 +379,7 @@ var secondWave = []*Provider{
 		// The body's id is the webhook's, the same on every event.
 		Scheme:    &HMAC{Header: []string{"X-Spark-Signature"}, Algorithm: SHA1},
 		EventType: []Field{body("event")},
-		Docs:      "https://developer.webex.com/docs/receive-and-verify-webhooks",
+		Docs:      "https://developer.webex.com/docs/api/guides/webhooks",
 	},
 	{
 		Name: "woocommerce",

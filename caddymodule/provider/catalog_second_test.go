@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"hash"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,18 +100,33 @@ func TestSecondWaveIndependentSignatures(t *testing.T) {
 		{name: "cal.com hex body", provider: "cal_com", secret: raw, sign: hexBody("X-Cal-Signature-256", sha256.New)},
 		{name: "chargify hex body", provider: "chargify", secret: raw, sign: hexBody("X-Chargify-Webhook-Signature-Hmac-Sha-256", sha256.New)},
 		{name: "checkout.com hex body", provider: "checkout_com", secret: raw, sign: hexBody("Cko-Signature", sha256.New)},
+		{name: "commerce layer base64 body", provider: "commerce_layer", secret: raw, sign: b64Body("X-CommerceLayer-Signature", sha256.New)},
 		{name: "customer.io v0:ts:body", provider: "customerio", secret: raw, sign: func(s, b string) http.Header {
 			return http.Header{"X-Cio-Timestamp": {unix}, "X-Cio-Signature": {hexMAC(sha256.New, s, "v0:", unix, ":", b)}}
 		}},
 		{name: "dwolla hex body", provider: "dwolla", secret: raw, sign: hexBody("X-Request-Signature-SHA-256", sha256.New)},
 		{name: "fastspring base64 body", provider: "fastspring", secret: raw, sign: b64Body("X-FS-Signature", sha256.New)},
+		{name: "front ms:body base64", provider: "front", secret: raw, sign: func(s, b string) http.Header {
+			return http.Header{"X-Front-Request-Timestamp": {ms}, "X-Front-Signature": {b64MAC(sha256.New, s, ms, ":", b)}}
+		}},
 		{name: "gocardless hex body", provider: "gocardless", secret: raw, sign: hexBody("Webhook-Signature", sha256.New)},
 		{name: "heroku base64 body", provider: "heroku", secret: raw, sign: b64Body("Heroku-Webhook-Hmac-SHA256", sha256.New)},
+		{name: "incident.io standard webhooks", provider: "incident_io", secret: whsec, sign: func(s, b string) http.Header {
+			return standardHeaders(s, "msg_1", unix, b)
+		}},
+		{name: "klaviyo body then timestamp", provider: "klaviyo", secret: raw, sign: func(s, b string) http.Header {
+			ts := "2026-12-01T21:00:00+00:00"
+			return http.Header{"Klaviyo-Timestamp": {ts}, "Klaviyo-Signature": {hexMAC(sha256.New, s, b, ts)}}
+		}},
 		{name: "launchdarkly hex body", provider: "launch_darkly", secret: raw, sign: hexBody("X-LD-Signature", sha256.New)},
 		{name: "lithic standard webhooks", provider: "lithic", secret: whsec, sign: func(s, b string) http.Header {
 			return standardHeaders(s, "msg_1", unix, b)
 		}},
 		{name: "modern treasury hex body", provider: "modern_treasury", secret: raw, sign: hexBody("X-Signature", sha256.New)},
+		{name: "mollie bare hex", provider: "mollie", secret: raw, sign: hexBody("X-Mollie-Signature", sha256.New)},
+		{name: "mollie sha256= hex", provider: "mollie", secret: raw, sign: func(s, b string) http.Header {
+			return http.Header{"X-Mollie-Signature": {"sha256=" + hexMAC(sha256.New, s, b)}}
+		}},
 		{name: "mongodb base64 sha1 body", provider: "mongodb", secret: raw, sign: b64Body("X-MMS-Signature", sha1.New)},
 		{name: "openai standard webhooks", provider: "openai", secret: whsec, sign: func(s, b string) http.Header {
 			return standardHeaders(s, "msg_1", unix, b)
@@ -118,11 +135,37 @@ func TestSecondWaveIndependentSignatures(t *testing.T) {
 			ts := now.UTC().Format("2006-01-02T15:04:05.000")
 			return http.Header{"X-Orb-Timestamp": {ts}, "X-Orb-Signature": {"v1=" + hexMAC(sha256.New, s, "v1:", ts, ":", b)}}
 		}},
+		{name: "pinwheel v2:ts:body with v2= prefix", provider: "pinwheel", secret: raw, sign: func(s, b string) http.Header {
+			return http.Header{"X-Timestamp": {unix}, "X-Pinwheel-Signature": {"v2=" + hexMAC(sha256.New, s, "v2:", unix, ":", b)}}
+		}},
+		{name: "polar standard webhooks", provider: "polar", secret: whsec, sign: func(s, b string) http.Header {
+			return standardHeaders(s, "msg_1", unix, b)
+		}},
 		{name: "pusher hex body", provider: "pusher", secret: raw, sign: hexBody("X-Pusher-Signature", sha256.New)},
+		{name: "recurly ms timestamp first, then signatures", provider: "recurly", secret: raw, sign: func(s, b string) http.Header {
+			return http.Header{"Recurly-Signature": {ms + "," + hexMAC(sha256.New, "previous-key", ms, ".", b) + "," + hexMAC(sha256.New, s, ms, ".", b)}}
+		}},
+		{name: "render standard webhooks", provider: "render", secret: whsec, sign: func(s, b string) http.Header {
+			return standardHeaders(s, "msg_1", unix, b)
+		}},
 		{name: "replicate standard webhooks", provider: "replicate", secret: whsec, sign: func(s, b string) http.Header {
 			return standardHeaders(s, "msg_1", unix, b)
 		}},
+		{name: "signal sciences hex body", provider: "signal_sciences", secret: raw, sign: hexBody("X-SigSci-Signature", sha256.New)},
+		{name: "sinch conversation body.nonce.ts base64", provider: "sinch_conversation", secret: raw, sign: func(s, b string) http.Header {
+			const nonce = "01JHFFHWYY7HSS4FWTMDTQEK8V"
+			return http.Header{
+				"X-Sinch-Webhook-Signature-Timestamp": {unix}, "X-Sinch-Webhook-Signature-Nonce": {nonce},
+				"X-Sinch-Webhook-Signature-Algorithm": {"HmacSHA256"},
+				"X-Sinch-Webhook-Signature":           {b64MAC(sha256.New, s, b, ".", nonce, ".", unix)},
+			}
+		}},
+		{name: "sinch numbers hex sha1 body", provider: "sinch_numbers", secret: raw, sign: hexBody("X-Sinch-Signature", sha1.New)},
 		{name: "sonatype hex sha1 body", provider: "sonatype", secret: raw, sign: hexBody("X-Nexus-Webhook-Signature", sha1.New)},
+		{name: "stytch svix headers", provider: "stytch", secret: whsec, sign: func(s, b string) http.Header {
+			h := standardHeaders(s, "msg_1", unix, b)
+			return http.Header{"Svix-Id": h["Webhook-Id"], "Svix-Timestamp": h["Webhook-Timestamp"], "Svix-Signature": h["Webhook-Signature"]}
+		}},
 		{name: "tally base64 body", provider: "tally", secret: raw, sign: b64Body("Tally-Signature", sha256.New)},
 		{name: "webex hex sha1 body", provider: "webex", secret: raw, sign: hexBody("X-Spark-Signature", sha1.New)},
 		{name: "woocommerce base64 body", provider: "woocommerce", secret: raw, sign: b64Body("X-WC-Webhook-Signature", sha256.New)},
@@ -186,8 +229,9 @@ func isRefusal(err error) bool {
 }
 
 // TestSecondWaveTolerances pins the documented bounds: WorkOS's 180 s,
-// five minutes for the SDK-checked ones, and Orb's zone-less time read
-// as UTC (read as local time it would be off by the zone's offset).
+// five minutes for the SDK-checked ones (Recurly's included), and Orb's
+// zone-less time read as UTC (read as local time it would be off by the
+// zone's offset).
 func TestSecondWaveTolerances(t *testing.T) {
 	for _, c := range []struct {
 		provider string
@@ -197,6 +241,10 @@ func TestSecondWaveTolerances(t *testing.T) {
 		{"openai", 5 * time.Minute},
 		{"lithic", 5 * time.Minute},
 		{"orb", 5 * time.Minute},
+		{"recurly", 5 * time.Minute},
+		{"front", 5 * time.Minute},
+		{"sinch_conversation", DefaultTolerance},
+		{"klaviyo", 0},
 		{"replicate", DefaultTolerance},
 		{"airwallex", DefaultTolerance},
 		{"customerio", DefaultTolerance},
@@ -235,6 +283,44 @@ func TestSecondWaveTolerances(t *testing.T) {
 			case c.want != "" && (!errors.As(err, &perr) || perr.Reason != c.want):
 				t.Errorf("%s: got %v, want %s", c.name, err, c.want)
 			}
+		}
+	})
+}
+
+// FuzzTimestampFirst fuzzes Recurly's keyless "<ms>,<sig>[,<sig>]" list.
+func FuzzTimestampFirst(f *testing.F) {
+	body := []byte(`{"id":"acct_1","object_type":"account","event_type":"created"}`)
+	fuzzOneHeader(f, "recurly", "Recurly-Signature", body, func(sig string) []string {
+		seeds := []string{strings.Replace(sig, ",", ",de1ec7ab1e,", 1), "," + sig, sig + strings.Repeat(",", 40)}
+		return append(seeds, vectorHeaders(f, "Recurly-Signature")...)
+	})
+}
+
+// FuzzOptionalPrefix fuzzes Mollie's signature, read with or without its
+// "sha256=" prefix.
+func FuzzOptionalPrefix(f *testing.F) {
+	body := []byte(`{"resource":"event","type":"payment-link.paid"}`)
+	fuzzOneHeader(f, "mollie", "X-Mollie-Signature", body, func(sig string) []string {
+		return []string{strings.TrimPrefix(sig, "sha256="), "sha256=" + sig}
+	})
+}
+
+// fuzzOneHeader fuzzes one provider's signature header and body: the
+// genuine header, and seeds derived from it, start the corpus, and no
+// header may pass a changed body.
+func fuzzOneHeader(f *testing.F, provider, header string, body []byte, seeds func(genuine string) []string) {
+	r := fuzzGenuine(f, provider, fuzzSecret, body, http.Header{}, "")
+	v := fuzzVerifier(f, provider)
+	sig := r.Header.Get(header)
+	for _, s := range append([]string{sig}, seeds(sig)...) {
+		f.Add(s, body)
+	}
+	f.Fuzz(func(t *testing.T, value string, b []byte) {
+		req := *r
+		req.Header = http.Header{http.CanonicalHeaderKey(header): {value}}
+		req.Body = b
+		if _, err := v.Verify(&req); err == nil && !bytes.Equal(b, body) {
+			t.Fatalf("%s accepted a changed body %q with header %q", provider, b, value)
 		}
 	})
 }

@@ -10,6 +10,11 @@ import (
 // a static token is a token, never a mere signature.
 func TestCredentialsNamed(t *testing.T) {
 	for _, p := range All() {
+		if _, ok := p.Scheme.(*BodyJWT); ok {
+			// The whole body is the token, signed with a private key:
+			// nothing in it is secret and nothing needs stripping.
+			continue
+		}
 		c := p.Describe().Credentials
 		if len(c.TokenHeaders)+len(c.TokenQuery)+len(c.SignatureHeaders)+len(c.SignatureQuery)+len(c.BodyFields) == 0 {
 			t.Errorf("%s names no credential", p.Name)

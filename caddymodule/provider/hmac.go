@@ -77,8 +77,12 @@ type HMAC struct {
 	Encoding Encoding `json:"encoding,omitempty"`
 
 	// Prefix precedes the signature, as in GitHub's "sha256=". It is
-	// required when set.
+	// required when set, unless PrefixOptional.
 	Prefix string `json:"prefix,omitempty"`
+
+	// PrefixOptional accepts the signature with or without Prefix, for
+	// senders whose own verifiers strip it when present (Mollie).
+	PrefixOptional bool `json:"prefix_optional,omitempty"`
 
 	// SignatureKey turns the header into a list of key/value pairs
 	// (Stripe's "t=…,v1=…,v1=…") in which every value under this key is a
@@ -87,6 +91,11 @@ type HMAC struct {
 
 	// TimestampKey is the key of the timestamp in such a list (Stripe "t").
 	TimestampKey string `json:"timestamp_key,omitempty"`
+
+	// TimestampFirst turns the header into a list without keys, split by
+	// PairSeparator, whose first element is the timestamp and every
+	// other one a candidate signature (Recurly's "<ts>,<sig>[,<sig>]").
+	TimestampFirst bool `json:"timestamp_first,omitempty"`
 
 	// PairSeparator splits the list into pairs. Default: ",".
 	PairSeparator string `json:"pair_separator,omitempty"`
@@ -137,7 +146,7 @@ type HMAC struct {
 
 // HasTimestamp reports whether the scheme signs a send time.
 func (s *HMAC) HasTimestamp() bool {
-	return s.TimestampKey != "" || len(s.TimestampHeader) > 0 || s.TimestampJSON != ""
+	return s.TimestampKey != "" || s.TimestampFirst || len(s.TimestampHeader) > 0 || s.TimestampJSON != ""
 }
 
 // Validate checks the description; its errors name the bad field.
@@ -192,6 +201,14 @@ func (s *HMAC) compile() (*compiled, error) {
 	}
 	if s.TimestampKey != "" && s.SignatureKey == "" {
 		return nil, fmt.Errorf("hmac scheme: timestamp_key needs signature_key")
+	}
+	if s.PrefixOptional && s.Prefix == "" {
+		return nil, fmt.Errorf("hmac scheme: prefix_optional needs prefix")
+	}
+	// A keyless list has one place for the time: a second source would
+	// leave it unclear which one the signature covers.
+	if s.TimestampFirst && (s.SignatureKey != "" || len(s.TimestampHeader) > 0 || s.TimestampJSON != "") {
+		return nil, fmt.Errorf("hmac scheme: timestamp_first cannot be combined with signature_key, timestamp_header or timestamp_json")
 	}
 	for _, family := range [][]string{s.TimestampHeader, s.IDHeader} {
 		if len(family) > 1 && len(family) != len(s.Header) {
@@ -405,6 +422,9 @@ func (c *compiled) encode(sum []byte) string {
 
 // headerValue writes a signature header the way the provider does.
 func (c *compiled) headerValue(ts, sig string) string {
+	if c.TimestampFirst {
+		return c.Prefix + ts + c.pairSep + sig
+	}
 	if c.SignatureKey == "" {
 		return c.Prefix + sig
 	}
@@ -605,19 +625,26 @@ func (c *compiled) parse(value string, p *parsedHeader) error {
 	name := c.headers[p.family]
 	if c.Prefix != "" {
 		rest, ok := strings.CutPrefix(value, c.Prefix)
-		if !ok {
+		if !ok && !c.PrefixOptional {
 			return refuse(ReasonMalformedSignature, "header %s does not start with %q", name, c.Prefix)
 		}
 		value = rest
 	}
-	if c.SignatureKey == "" {
+	before := p.n
+	switch {
+	case c.TimestampFirst:
+		c.parseTimestampFirst(value, p)
+	case c.SignatureKey == "":
 		p.candidates[p.n] = strings.TrimSpace(value)
 		p.n++
 		return nil
+	default:
+		c.parseList(value, p)
 	}
-	before := p.n
-	c.parseList(value, p)
 	if p.n == before {
+		if c.TimestampFirst {
+			return refuse(ReasonMalformedSignature, "header %s has no signature after its timestamp", name)
+		}
 		return refuse(ReasonMalformedSignature, "header %s has no %q signature", name, c.SignatureKey)
 	}
 	return nil
@@ -652,10 +679,27 @@ func (c *compiled) parseList(value string, p *parsedHeader) {
 	}
 }
 
+// parseTimestampFirst reads a list without keys: the timestamp, then
+// the signatures.
+func (c *compiled) parseTimestampFirst(value string, p *parsedHeader) {
+	first, rest, _ := strings.Cut(value, c.pairSep)
+	p.timestamp = strings.TrimSpace(first)
+	for rest != "" && p.n < maxCandidates {
+		var sig string
+		sig, rest, _ = strings.Cut(rest, c.pairSep)
+		if sig = strings.TrimSpace(sig); sig != "" {
+			p.candidates[p.n] = sig
+			p.n++
+		}
+	}
+}
+
 // timestamp reads the send time from the list, its header or the body.
 func (c *compiled) timestamp(r *Request, p *parsedHeader) (time.Time, error) {
 	name := c.TimestampKey
 	switch {
+	case c.TimestampFirst:
+		name = c.headers[p.family]
 	case len(c.tsHdrs) > 0:
 		name = pick(c.tsHdrs, p.family)
 		p.timestamp = headerValue(r.Header, name)

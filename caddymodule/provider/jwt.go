@@ -1,12 +1,9 @@
 package provider
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,9 +12,6 @@ import (
 
 	"github.com/tidwall/gjson"
 )
-
-// maxJWT bounds the token read from a header.
-const maxJWT = 8 << 10
 
 // JWT is the scheme of providers that send an HS256 JSON Web Token
 // signed with the shared secret (Netlify, monday.com). Only HS256 is
@@ -44,19 +38,24 @@ type JWT struct {
 
 	// RequireExpiry refuses tokens without an exp claim.
 	RequireExpiry bool `json:"require_expiry,omitempty"`
+
+	// IssuedAt makes iat the signed time: required, and within the
+	// tolerance of now in both directions (Vonage, whose tokens carry
+	// no exp).
+	IssuedAt bool `json:"issued_at,omitempty"`
 }
 
 // Describe implements Scheme.
 func (s *JWT) Describe() Description {
-	body := BodyNone
+	body, kind := BodyNone, "jwt-hs256 (body unsigned)"
 	if s.BodyHashClaim != "" {
-		body = BodyWhole
+		body, kind = BodyWhole, "jwt-hs256"
 	}
-	// Only a required exp bounds a token's life; the id a token may
-	// carry is not read.
+	// Only a required exp or a bounded iat limits a token's life; the
+	// id a token may carry is not read.
 	return Description{
-		Kind: "jwt-hs256", Headers: []string{s.Header},
-		Replay:      replayOf(s.RequireExpiry, false, body),
+		Kind: kind, Headers: []string{s.Header},
+		Replay:      replayOf(s.RequireExpiry || s.IssuedAt, false, body),
 		Body:        body,
 		Credentials: Credentials{SignatureHeaders: []string{http.CanonicalHeaderKey(s.Header)}},
 	}
@@ -74,13 +73,17 @@ func (s *JWT) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 	return &jwtVerifier{s: s, header: http.CanonicalHeaderKey(s.Header), keys: keys, leeway: cfg.Tolerance}, nil
 }
 
-// Sign implements Scheme: a token with iss, iat, exp (five minutes on)
-// and, as configured, the body hash and the audience.
+// Sign implements Scheme: a token with iss, iat, exp (five minutes on,
+// unless iat is the signed time: Vonage sends none) and, as configured,
+// the body hash and the audience.
 func (s *JWT) Sign(secret string, m *Message) error {
 	if secret == "" {
 		return fmt.Errorf("secret is empty")
 	}
-	claims := map[string]any{"iat": m.Timestamp.Unix(), "exp": m.Timestamp.Add(5 * time.Minute).Unix()}
+	claims := map[string]any{"iat": m.Timestamp.Unix()}
+	if !s.IssuedAt || s.RequireExpiry {
+		claims["exp"] = m.Timestamp.Add(5 * time.Minute).Unix()
+	}
 	if s.Issuer != "" {
 		claims["iss"] = s.Issuer
 	}
@@ -91,18 +94,14 @@ func (s *JWT) Sign(secret string, m *Message) error {
 	if s.AudienceURL {
 		claims["aud"] = m.URL
 	}
-	payload, err := json.Marshal(claims)
+	tok, err := signJWS(algHS256, "", claims, []byte(secret))
 	if err != nil {
 		return err
 	}
-	enc := base64.RawURLEncoding
-	signed := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(signed))
 	if m.Header == nil {
 		m.Header = http.Header{}
 	}
-	m.Header.Set(s.Header, s.Prefix+signed+"."+enc.EncodeToString(mac.Sum(nil)))
+	m.Header.Set(s.Header, s.Prefix+tok)
 	return nil
 }
 
@@ -149,12 +148,13 @@ func (v *jwtVerifier) checkClaims(claims gjson.Result, r *Request) (Verified, er
 	if iat := claims.Get("iat"); iat.Type == gjson.Number {
 		out.Timestamp = time.Unix(iat.Int(), 0)
 	}
-	exp := claims.Get("exp")
-	switch {
-	case exp.Type == gjson.Number && r.Now.After(time.Unix(exp.Int(), 0).Add(v.leeway)):
-		return out, refuse(ReasonTimestampTooOld, "token expired")
-	case exp.Type != gjson.Number && v.s.RequireExpiry:
-		return out, refuse(ReasonMissingTimestamp, "token has no exp claim")
+	if v.s.IssuedAt {
+		if _, err := issuedAt(claims, r.Now, v.leeway); err != nil {
+			return out, err
+		}
+	}
+	if err := unexpired(claims, r.Now, v.leeway, v.s.RequireExpiry); err != nil {
+		return out, err
 	}
 	if nbf := claims.Get("nbf"); nbf.Type == gjson.Number && r.Now.Add(v.leeway).Before(time.Unix(nbf.Int(), 0)) {
 		return out, refuse(ReasonTimestampInFuture, "token not valid yet")
@@ -187,43 +187,9 @@ func hasAudience(aud gjson.Result, want string) bool {
 	return aud.Type == gjson.String && aud.String() == want
 }
 
-// jwtToken is a compact JWS taken apart; claims are not trusted until
-// the signature over signed holds.
-type jwtToken struct {
-	signed string
-	sig    []byte
-	claims gjson.Result
-}
-
 // parseJWT accepts only a three-part HS256 token with JSON header and
 // claims.
-func parseJWT(raw string) (*jwtToken, error) {
-	if len(raw) > maxJWT {
-		return nil, fmt.Errorf("token longer than %d bytes", maxJWT)
-	}
-	head, rest, ok1 := strings.Cut(raw, ".")
-	body, sig, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(sig, ".") {
-		return nil, fmt.Errorf("not a compact JWT")
-	}
-	enc := base64.RawURLEncoding
-	h, err := enc.DecodeString(head)
-	if err != nil || !gjson.ValidBytes(h) {
-		return nil, fmt.Errorf("token header is not base64url JSON")
-	}
-	if alg := gjson.GetBytes(h, "alg"); alg.String() != "HS256" {
-		return nil, fmt.Errorf("token algorithm is not HS256")
-	}
-	c, err := enc.DecodeString(body)
-	if err != nil || !gjson.ValidBytes(c) || !gjson.ParseBytes(c).IsObject() {
-		return nil, fmt.Errorf("token claims are not a base64url JSON object")
-	}
-	s, err := enc.DecodeString(sig)
-	if err != nil || len(s) != sha256.Size {
-		return nil, fmt.Errorf("token signature is not a base64url HS256 signature")
-	}
-	return &jwtToken{signed: raw[:len(head)+1+len(body)], sig: s, claims: gjson.ParseBytes(c)}, nil
-}
+func parseJWT(raw string) (*jwtToken, error) { return parseJWS(raw, algHS256) }
 
 // Interface guards
 var (

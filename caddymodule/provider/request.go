@@ -119,6 +119,9 @@ type Message struct {
 	Header http.Header
 	// WebhookID is the subscription's id, for schemes that sign it.
 	WebhookID string
+	// KeyURL is where verifiers fetch the signer's certificate, for
+	// schemes that name it in the message (SNS's SigningCertURL).
+	KeyURL string
 }
 
 // Scheme is a family of signatures (HMAC of some content, a token, …).

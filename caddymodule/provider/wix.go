@@ -1,0 +1,108 @@
+package provider
+
+import (
+	"bytes"
+	"crypto"
+	"fmt"
+	"time"
+)
+
+// BodyJWT is the scheme of providers whose whole body is an RS256 JWT
+// signed with the sender's private key, the event being in its claims
+// (Wix: the app's public key from the app dashboard verifies it; the
+// event is the "data" claim). The route's secrets are the public keys
+// (PEM). The token's exp bounds its life, with the tolerance as leeway;
+// an iat further than the tolerance in the future is refused.
+type BodyJWT struct{}
+
+// Describe implements Scheme.
+func (s *BodyJWT) Describe() Description {
+	return Description{Kind: "jwt-rs256-body", Replay: ReplayTimestamp, Body: BodyWhole}
+}
+
+// NewVerifier implements Scheme.
+func (s *BodyJWT) NewVerifier(cfg VerifierConfig) (Verifier, error) {
+	if len(cfg.Secrets) == 0 {
+		return nil, fmt.Errorf("no public key configured")
+	}
+	v := &bodyJWTVerifier{leeway: cfg.Tolerance}
+	for i, secret := range cfg.Secrets {
+		key, err := parsePublicKey(RSASHA256, secret)
+		if err != nil {
+			return nil, fmt.Errorf("public key #%d: %w", i+1, err)
+		}
+		v.keys = append(v.keys, key)
+	}
+	return v, nil
+}
+
+// Sign implements Scheme: the body becomes a token whose data claim is
+// the body as a string, valid for five minutes. The secret is the RSA
+// private key.
+func (s *BodyJWT) Sign(secret string, m *Message) error {
+	key, err := parsePrivateKey(RSASHA256, secret)
+	if err != nil {
+		return err
+	}
+	claims := map[string]any{
+		"data": string(m.Body),
+		"iat":  m.Timestamp.Unix(), "exp": m.Timestamp.Add(5 * time.Minute).Unix(),
+	}
+	tok, err := signJWS(algRS256, "", claims, key)
+	if err != nil {
+		return err
+	}
+	m.Body = []byte(tok)
+	return nil
+}
+
+type bodyJWTVerifier struct {
+	keys   []crypto.PublicKey
+	leeway time.Duration
+}
+
+func (v *bodyJWTVerifier) Verify(r *Request) (Verified, error) {
+	raw := bytes.TrimSpace(r.Body)
+	if len(raw) == 0 {
+		return Verified{}, refuse(ReasonMissingSignature, "the body is empty, not a token")
+	}
+	if len(raw) > maxJWT {
+		return Verified{}, refuse(ReasonMalformedSignature, "body: token longer than %d bytes", maxJWT)
+	}
+	tok, err := parseJWS(string(raw), algRS256)
+	if err != nil {
+		return Verified{}, refuse(ReasonMalformedSignature, "body: %v", err)
+	}
+	secret := -1
+	for i, key := range v.keys {
+		if verifyJWS(key, tok) {
+			secret = i
+			break
+		}
+	}
+	if secret < 0 {
+		return Verified{}, refuse(ReasonSignatureMismatch, "the body's token is not signed by a configured public key")
+	}
+	var out Verified
+	if iat := tok.claims.Get("iat"); iat.Exists() {
+		at, err := issuedAt(tok.claims, r.Now, 0)
+		if err != nil {
+			return out, err
+		}
+		if v.leeway > 0 && at.Sub(r.Now) > v.leeway {
+			return out, refuse(ReasonTimestampInFuture, "token issued more than %s in the future", v.leeway)
+		}
+		out.Timestamp = at
+	}
+	if err := unexpired(tok.claims, r.Now, v.leeway, true); err != nil {
+		return out, err
+	}
+	out.Body, out.Secret = BodyWhole, secret
+	return out, nil
+}
+
+// Interface guards
+var (
+	_ Scheme   = (*BodyJWT)(nil)
+	_ Verifier = (*bodyJWTVerifier)(nil)
+)

@@ -148,8 +148,8 @@ func (f *Fetcher) Fetch(ctx context.Context, req provider.KeyRequest) (provider.
 	return f.fetch(ctx, req, func(string, string) {})
 }
 
-// Observed is the Fetcher seen through an observer: one per config, so
-// that configs that share a Fetcher count into their own metrics.
+// Observed is the Fetcher seen through an observer, which is told the
+// outcome of every Fetch (for the config's metrics).
 func (f *Fetcher) Observed(o Observer) provider.KeySource {
 	if o == nil {
 		o = func(string, string) {}
@@ -240,7 +240,7 @@ func (f *Fetcher) endLocked(provider string) {
 // is kept: it says nothing about the document.
 func busy(req provider.KeyRequest, observe Observer) (provider.KeyDocument, error) {
 	observe(req.Provider, OutcomeBusy)
-	return provider.KeyDocument{}, unavailable("too many key fetches are running for %s", req.Provider)
+	return provider.KeyDocument{}, unavailable("too many key fetches for %s just now", req.Provider)
 }
 
 // lookup answers from the cache, under f.mu: a document that is fresh

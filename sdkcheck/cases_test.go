@@ -47,7 +47,14 @@ type sdkCase struct {
 	// key for providers that sign with a private one (signKey).
 	secret, signKey string
 	// wrong is a key that did not sign: the SDK must refuse with it.
-	wrong string
+	// wrongSignKey is its private half, where wrong is a public key
+	// and the SDK signs.
+	wrong, wrongSignKey string
+	// published: the provider publishes its keys, which the route
+	// fetches. The route has no secret: the gateway gets secret (the
+	// key set) from a local TLS server at keys_url, allowed by the
+	// global key_fetch option, as it would from the provider's.
+	published bool
 	// options are further lines of the route's webhook_gateway block.
 	options string
 	// header is sent beside the signature (set before signing).
@@ -62,9 +69,9 @@ type sdkCase struct {
 	// arrives is the signed body, not the one given to the signer.
 	bodyRewritten bool
 
-	// sign signs a delivery with the SDK: the headers to send. Nil for
-	// SDKs that only verify.
-	sign func(key string, body []byte, at time.Time, id string) (http.Header, error)
+	// sign signs a delivery to url with the SDK: the headers to send.
+	// Nil for SDKs that only verify.
+	sign func(key, url string, body []byte, at time.Time, id string) (http.Header, error)
 	// verify checks a delivery with the SDK as the app behind the
 	// gateway would, with the key the route is configured with.
 	verify func(d delivery, key string) error
@@ -75,6 +82,14 @@ func (c sdkCase) signingKey() string {
 		return c.signKey
 	}
 	return c.secret
+}
+
+// wrongSigningKey signs as the key wrong names.
+func (c sdkCase) wrongSigningKey() string {
+	if c.wrongSignKey != "" {
+		return c.wrongSignKey
+	}
+	return c.wrong
 }
 
 // errRefused is what an SDK whose verifier returns a bool said.
@@ -140,7 +155,7 @@ var cases = []sdkCase{
 	{
 		name: "stripe-go", provider: "stripe", secret: "whsec_sdk_stripe", wrong: "whsec_sdk_other",
 		body: stripeBody,
-		sign: func(key string, body []byte, at time.Time, _ string) (http.Header, error) {
+		sign: func(key, _ string, body []byte, at time.Time, _ string) (http.Header, error) {
 			p := stripewebhook.GenerateTestSignedPayload(&stripewebhook.UnsignedPayload{Payload: body, Secret: key, Timestamp: at})
 			return http.Header{"Stripe-Signature": {p.Header}}, nil
 		},
@@ -343,6 +358,7 @@ var cases = []sdkCase{
 			return refusedUnless(ok)
 		},
 	},
+	googleCase(),
 }
 
 // standardSDK is what Svix's SDK and the Standard Webhooks library
@@ -355,7 +371,7 @@ type standardSDK interface {
 // standardCase signs and verifies c with either SDK of the Standard
 // Webhooks family, whose headers start with prefix.
 func standardCase[W standardSDK](c sdkCase, newWebhook func(secret string) (W, error), prefix string) sdkCase {
-	c.sign = func(key string, body []byte, at time.Time, id string) (http.Header, error) {
+	c.sign = func(key, _ string, body []byte, at time.Time, id string) (http.Header, error) {
 		wh, err := newWebhook(key)
 		if err != nil {
 			return nil, err

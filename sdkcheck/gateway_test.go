@@ -32,14 +32,49 @@ type gateway struct {
 func startGateway(t *testing.T, cases []sdkCase) *gateway {
 	t.Helper()
 	up := gatewaytest.NewUpstream(t)
+	keys := newKeyServer(t, cases)
 	var site strings.Builder
 	for _, c := range cases {
-		fmt.Fprintf(&site, "route /%s {\n\twebhook_gateway %s {\n\t\tsecret %q\n\t\tsource %s\n\t\t%s\n\t}\n\treverse_proxy %s\n}\n",
-			c.name, c.provider, c.secret, c.name, c.options, up.Addr())
+		secret := fmt.Sprintf("secret %q", c.secret)
+		if c.published {
+			secret = "keys_url " + keys.URL + "/" + c.name
+		}
+		fmt.Fprintf(&site, "route /%s {\n\twebhook_gateway %s {\n\t\t%s\n\t\tsource %s\n\t\t%s\n\t}\n\treverse_proxy %s\n}\n",
+			c.name, c.provider, secret, c.name, c.options, up.Addr())
 	}
-	g := &gateway{Gateway: gatewaytest.Start(t, "", site.String()), up: up}
+	globals := fmt.Sprintf("webhook_gateway {\n\tkey_fetch {\n\t\tallow %s\n\t\ttls_ca %s\n\t}\n}",
+		strings.TrimPrefix(keys.URL, "https://"), keys.caFile)
+	g := &gateway{Gateway: gatewaytest.Start(t, globals, site.String()), up: up}
 	g.caFile = g.rootCA(t)
 	return g
+}
+
+// keyServer stands in for the key locations of providers that publish
+// their keys: a TLS server (its CA in caFile, which key_fetch trusts)
+// serving each such case's key set at /<case name>.
+type keyServer struct {
+	*httptest.Server
+	caFile string
+}
+
+func newKeyServer(t *testing.T, cases []sdkCase) *keyServer {
+	t.Helper()
+	mux := http.NewServeMux()
+	for _, c := range cases {
+		if c.published {
+			mux.HandleFunc("GET /"+c.name, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, c.secret)
+			})
+		}
+	}
+	ks := &keyServer{Server: httptest.NewTLSServer(mux), caFile: filepath.Join(t.TempDir(), "keys-ca.pem")}
+	t.Cleanup(ks.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ks.Certificate().Raw})
+	if err := os.WriteFile(ks.caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ks
 }
 
 // rootCA writes the root of the chain the gateway's TLS client verified.

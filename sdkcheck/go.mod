@@ -9,6 +9,7 @@ require (
 	github.com/PagerDuty/go-pagerduty v1.8.0
 	github.com/bwmarrin/discordgo v0.29.0
 	github.com/caddyserver/caddy/v2 v2.11.9
+	github.com/go-jose/go-jose/v4 v4.1.6
 	github.com/google/go-github/v72 v72.0.0
 	github.com/line/line-bot-sdk-go/v8 v8.14.0
 	github.com/mailgun/mailgun-go/v4 v4.23.0
@@ -23,6 +24,7 @@ require (
 	github.com/svix/svix-webhooks v1.44.0
 	github.com/twilio/twilio-go v1.31.0
 	github.com/webrev/webhook-gateway v0.0.0-00010101000000-000000000000
+	google.golang.org/api v0.298.0
 )
 
 require (
@@ -71,7 +73,6 @@ require (
 	github.com/ggicci/owl v0.8.2 // indirect
 	github.com/go-chi/chi/v5 v5.4.0 // indirect
 	github.com/go-jose/go-jose/v3 v3.0.5 // indirect
-	github.com/go-jose/go-jose/v4 v4.1.6 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-sql-driver/mysql v1.10.1 // indirect
@@ -199,7 +200,6 @@ require (
 	golang.org/x/term v0.48.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	google.golang.org/api v0.298.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260921155816-b14227669459 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260921155816-b14227669459 // indirect
 	google.golang.org/grpc v1.83.2 // indirect

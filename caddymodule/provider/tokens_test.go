@@ -92,6 +92,15 @@ func TestGooglePush(t *testing.T) {
 			c["exp"] = testNow.Add(-2 * time.Minute).Unix()
 		}), sign: rs, cfg: func(c *VerifierConfig) { c.Tolerance = time.Minute }, want: ReasonTimestampTooOld},
 		{name: "no exp", header: header, claims: claims(func(c map[string]any) { delete(c, "exp") }), sign: rs, want: ReasonMissingTimestamp},
+		// The token is all that authenticates a push (the body is
+		// unsigned): with the tolerance off it still expires.
+		{name: "expired, tolerance off", header: header, claims: claims(func(c map[string]any) {
+			c["iat"], c["exp"] = testNow.Add(-50*time.Hour).Unix(), testNow.Add(-49*time.Hour).Unix()
+		}), sign: rs, cfg: func(c *VerifierConfig) { c.Tolerance = -1 }, want: ReasonTimestampTooOld},
+		{name: "no exp, tolerance off", header: header, claims: claims(func(c map[string]any) { delete(c, "exp") }), sign: rs,
+			cfg: func(c *VerifierConfig) { c.Tolerance = -1 }, want: ReasonMissingTimestamp},
+		{name: "old iat, tolerance off", header: header, claims: claims(func(c map[string]any) { c["iat"] = testNow.Add(-50 * time.Hour).Unix() }), sign: rs,
+			cfg: func(c *VerifierConfig) { c.Tolerance = -1 }},
 		{name: "issued in the future", header: header, claims: claims(func(c map[string]any) { c["iat"] = testNow.Add(2 * time.Hour).Unix() }), sign: rs, want: ReasonTimestampInFuture},
 		{name: "issued six minutes ahead", header: header, claims: claims(func(c map[string]any) { c["iat"] = testNow.Add(6 * time.Minute).Unix() }), sign: rs, want: ReasonTimestampInFuture},
 		{name: "issued a minute ahead", header: header, claims: claims(func(c map[string]any) { c["iat"] = testNow.Add(time.Minute).Unix() }), sign: rs},

@@ -308,6 +308,10 @@ func TestBodyJWT(t *testing.T) {
 			r.Body = append(r.Body, '\n')
 			return r
 		}(), ""},
+		// The body is the event: an order with its line items runs to
+		// tens of KiB, far past what a header's token may be.
+		{"large event", body(h, map[string]any{"data": strings.Repeat("x", 64<<10), "iat": testNow.Unix(), "exp": testNow.Add(time.Hour).Unix()}, rs), ""},
+		{"token over the body cap", body(h, map[string]any{"data": strings.Repeat("x", maxBodyJWT), "iat": testNow.Unix(), "exp": testNow.Add(time.Hour).Unix()}, rs), ReasonMalformedSignature},
 		{"expired", body(h, map[string]any{"data": data, "iat": testNow.Add(-time.Hour).Unix(), "exp": testNow.Add(-6 * time.Minute).Unix()}, rs), ReasonTimestampTooOld},
 		{"no exp", body(h, map[string]any{"data": data, "iat": testNow.Unix()}, rs), ReasonMissingTimestamp},
 		{"issued in the future", body(h, map[string]any{"data": data, "iat": testNow.Add(time.Hour).Unix(), "exp": testNow.Add(2 * time.Hour).Unix()}, rs), ReasonTimestampInFuture},

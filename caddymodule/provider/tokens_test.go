@@ -263,7 +263,11 @@ func TestPlaid(t *testing.T) {
 			wantReason(t, runVerify(t, p, cfg, c.r), c.want)
 		})
 	}
-	t.Run("new key ids are spaced", func(t *testing.T) {
+	// Fetches of forged key ids are bounded by the KeySource's pace
+	// per provider (keyfetch: FetchBurst, then one per FetchInterval;
+	// TestPlaidForgedKeyIDsOverKeyFetch), not by the verifier: a forged
+	// id does not hold up the genuine new one that follows it.
+	t.Run("a new key id right after a forged one", func(t *testing.T) {
 		v, err := p.NewVerifier(tokenConfig(kp))
 		if err != nil {
 			t.Fatal(err)
@@ -275,14 +279,6 @@ func TestPlaid(t *testing.T) {
 		_, err = v.Verify(&forged.Request)
 		wantReason(t, err, ReasonKeyUnavailable) // fetched: the test API knows no such key
 		_, err = v.Verify(&good.Request)
-		wantReason(t, err, ReasonKeyUnavailable) // a second new id within the interval
-		later := good.clone()
-		later.Now = testNow.Add(newKeyInterval)
-		_, err = v.Verify(&later.Request)
-		wantReason(t, err, "")
-		_, err = v.Verify(&forged.Request)
-		wantReason(t, err, ReasonKeyUnavailable)
-		_, err = v.Verify(&later.Request) // a known id is never spaced
 		wantReason(t, err, "")
 	})
 }

@@ -42,7 +42,7 @@ func (SNSConfirm) AfterVerify(r *Request, _ Verified, cfg HandshakeConfig) (*Ans
 	_, err = cfg.Keys.Fetch(r.Ctx(), KeyRequest{Provider: snsKeyProvider, URL: subscribe, HostPattern: snsHosts, NoCache: true})
 	switch {
 	case err == nil:
-	case keyError(err).Reason == ReasonKeyNotAllowed:
+	case keyRefusal(err).Reason == ReasonKeyNotAllowed:
 		return text("SubscribeURL is not allowed", nil).with(http.StatusForbidden), true
 	default:
 		// SNS sends the confirmation again after a failure.

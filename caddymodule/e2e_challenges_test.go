@@ -2,14 +2,18 @@ package caddymodule_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,7 +116,8 @@ func TestChallengesThroughCaddy(t *testing.T) {
 }
 
 // TestCRCFloodLimitedThroughCaddy: X's CRC answer signs with the secret
-// of deliveries, so a flood of challenges gets only a few answers.
+// of deliveries, so a flood of challenges gets only a few answers, and
+// only the flooding client's: another address is still answered.
 func TestCRCFloodLimitedThroughCaddy(t *testing.T) {
 	up := gatewaytest.NewUpstream(t)
 	g := gatewaytest.Start(t, "", fmt.Sprintf("route /x {\nwebhook_gateway x {\nsecret x-flood-secret-%d\n}\nreverse_proxy %s\n}\n", time.Now().UnixNano(), up.Addr()))
@@ -139,8 +144,69 @@ func TestCRCFloodLimitedThroughCaddy(t *testing.T) {
 	if answered < 3 || answered > 6 || limited != 20-answered {
 		t.Fatalf("%d answered and %d limited of 20", answered, limited)
 	}
+	// X's own challenge, from another address, is still answered: a
+	// flood from one client must not make X's CRC fail.
+	resp, body := sendFrom(t, g, "127.0.0.2", "GET", "/x?crc_token=from-x")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(gjson.GetBytes(body, "response_token").String(), "sha256=") {
+		t.Fatalf("another client's challenge during the flood got %d %q", resp.StatusCode, body)
+	}
 	if up.Count() != 0 {
 		t.Fatal("a challenge reached the upstream")
+	}
+}
+
+// sendFrom is send from the local address ip (any 127/8 address works
+// on the loopback interface).
+func sendFrom(t *testing.T, g *gatewaytest.Gateway, ip, method, path string) (*http.Response, []byte) {
+	t.Helper()
+	tr := g.Client.Transport.(*http.Transport).Clone()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp4", addr) }
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: g.Client.Timeout}
+	req, err := http.NewRequest(method, g.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Skipf("this machine's loopback has no %s", ip)
+	}
+	if err != nil {
+		t.Fatalf("%s %s from %s: %v", method, path, ip, err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return resp, got
+}
+
+// TestCRCAnswerIsNoDeliveryThroughCaddy: an attacker who has the gateway
+// answer a CRC for a token of its choosing holds an HMAC of that token
+// under the delivery secret, in the delivery header's form; posted as a
+// body, the token must be refused and never reach the app.
+func TestCRCAnswerIsNoDeliveryThroughCaddy(t *testing.T) {
+	up := gatewaytest.NewUpstream(t)
+	g := gatewaytest.Start(t, "", fmt.Sprintf("route /x {\nwebhook_gateway x {\nsecret x-oracle-secret-%d\n}\nreverse_proxy %s\n}\n", time.Now().UnixNano(), up.Addr()))
+	cases := []struct{ name, token string }{
+		{"json number", "1234567890"},
+		{"json null", "null"},
+		{"opaque token", "dGhpcy1pcy1ub3QtYS10d2VldA=="},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, answer := send(t, g, "GET", "/x?crc_token="+url.QueryEscape(c.token), nil, "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("crc status %d %q", resp.StatusCode, answer)
+			}
+			sig := gjson.GetBytes(answer, "response_token").String()
+			resp, got := send(t, g, "POST", "/x", http.Header{"X-Twitter-Webhooks-Signature": {sig}}, c.token)
+			if resp.StatusCode != http.StatusUnauthorized || !bytes.Contains(got, []byte("unsigned_body")) {
+				t.Fatalf("the CRC answer posted as a delivery got %d %q, want 401 unsigned_body", resp.StatusCode, got)
+			}
+		})
+	}
+	if up.Count() != 0 {
+		t.Fatalf("%d requests reached the upstream", up.Count())
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/webrev/webhook-gateway/caddymodule"
+	"github.com/webrev/webhook-gateway/caddymodule/keyfetch"
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
 )
@@ -159,7 +160,7 @@ func TestFetchedKeysThroughCaddy(t *testing.T) {
 	ks := newKeyServer(t, map[string]string{"/key.pem": key, "/hang.pem": hangingDoc})
 	other := newKeyServer(t, map[string]string{"/key.pem": key})
 	up := gatewaytest.NewUpstream(t)
-	globals := fmt.Sprintf("webhook_gateway {\n\tkey_fetch {\n\t\tallow %s\n\t\ttls_ca %s\n\t\ttimeout 2s\n\t}\n}", ks.hostPort(), ks.ca)
+	globals := fmt.Sprintf("webhook_gateway {\n\tkey_fetch {\n\t\tallow %s\n\t\ttls_ca %s\n\t}\n}", ks.hostPort(), ks.ca)
 	routeFor := func(path, url string) string {
 		return fmt.Sprintf("route /%s {\n\twebhook_gateway fetched_key_test {\n\t\tkeys_url %s\n\t\ttopics accepted-topic\n\t\tsource %s\n\t}\n\treverse_proxy %s\n}\n", path, url, path, up.Addr())
 	}
@@ -217,10 +218,11 @@ func TestFetchedKeysThroughCaddy(t *testing.T) {
 		})
 	}
 	// A key server that hangs holds a delivery no longer than the fetch
-	// timeout (2s; the slack is for a loaded machine).
+	// timeout (the default, 3s), with generous slack for a loaded machine:
+	// without the timeout it would wait for a server that never answers.
 	start := time.Now()
 	resp, body := post(t, g, "/hang", docSigned(key, `{"n":1}`, topic), `{"n":1}`)
-	if took := time.Since(start); resp.StatusCode != http.StatusServiceUnavailable || took > 5*time.Second {
+	if took := time.Since(start); resp.StatusCode != http.StatusServiceUnavailable || took > keyfetch.DefaultTimeout+8*time.Second {
 		t.Fatalf("status %d after %s, want 503 within the fetch timeout: %s", resp.StatusCode, took, body)
 	}
 	if n := up.Count(); n != 0 {
@@ -231,6 +233,16 @@ func TestFetchedKeysThroughCaddy(t *testing.T) {
 	}
 	if n := ks.hitsOf("/key.pem"); n != 1 {
 		t.Fatalf("%d fetches of the key, want 1", n)
+	}
+	// The log line says why, and never shows the key.
+	logs := string(g.Logs(t))
+	for _, want := range []string{"key_unavailable: the key server answered status 404", "key_url_not_allowed: the key URL's port"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log does not say %q", want)
+		}
+	}
+	if strings.Contains(logs, key) {
+		t.Error("the log shows the fetched key")
 	}
 	other.mu.Lock()
 	defer other.mu.Unlock()

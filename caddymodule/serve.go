@@ -60,7 +60,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		d.body = h.loggedBody(r, raw)
 	}
 
-	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: raw, Now: d.start, Context: r.Context()}
+	req := &provider.Request{Method: r.Method, URL: h.publicURL(r), Header: r.Header, Body: raw, Now: d.start,
+		Context: r.Context(), Client: replace(r, "{http.vars.client_ip}")}
 	if ans, ok := h.handshake(req, nil); ok {
 		if ans.Forward {
 			return h.forwardHandshake(w, r, d, ans, next)
@@ -116,11 +117,17 @@ func (h *Handler) refuseVerification(w http.ResponseWriter, d *delivery, err err
 	if !errors.As(err, &perr) {
 		perr = &provider.Error{Reason: provider.ReasonSignatureMismatch, Detail: "the signature could not be verified"}
 	}
-	if perr.Reason == provider.ReasonKeyUnavailable {
+	// Why a key could not be had is logged for the operator too: the key
+	// fetcher's details name no secret.
+	switch perr.Reason {
+	case provider.ReasonKeyUnavailable:
 		// The delivery may be genuine: the provider is asked to retry.
+		d.err = perr
 		d.outcome, d.reason, d.status = outcomeRefused, string(perr.Reason), http.StatusServiceUnavailable
 		writeProblem(w, http.StatusServiceUnavailable, string(perr.Reason), perr.Detail, keyUnavailableRetry)
 		return nil
+	case provider.ReasonKeyNotAllowed:
+		d.err = perr
 	}
 	return h.refuse(w, d, h.refusalStatus(), string(perr.Reason), perr.Detail)
 }

@@ -148,8 +148,8 @@ func (f *Fetcher) Fetch(ctx context.Context, req provider.KeyRequest) (provider.
 	return f.fetch(ctx, req, func(string, string) {})
 }
 
-// Observed is the Fetcher seen through an observer: one per config, so
-// that configs that share a Fetcher count into their own metrics.
+// Observed is the Fetcher seen through an observer, which is told the
+// outcome of every Fetch (for the config's metrics).
 func (f *Fetcher) Observed(o Observer) provider.KeySource {
 	if o == nil {
 		o = func(string, string) {}
@@ -240,7 +240,7 @@ func (f *Fetcher) endLocked(provider string) {
 // is kept: it says nothing about the document.
 func busy(req provider.KeyRequest, observe Observer) (provider.KeyDocument, error) {
 	observe(req.Provider, OutcomeBusy)
-	return provider.KeyDocument{}, unavailable("too many key fetches are running for %s", req.Provider)
+	return provider.KeyDocument{}, unavailable("too many key fetches for %s just now", req.Provider)
 }
 
 // lookup answers from the cache, under f.mu: a document that is fresh
@@ -357,11 +357,19 @@ func (f *Fetcher) get(ctx context.Context, req provider.KeyRequest, u *url.URL) 
 		return provider.KeyDocument{}, 0, unavailable("the key server answered status %d", resp.StatusCode)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
+	if err == nil {
+		// An answer that completes as the fetch is abandoned (a server
+		// that gives up when the client does) is not taken.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return provider.KeyDocument{}, 0, f.transportError(ctx, err)
 	}
-	if int64(len(b)) > f.maxBytes {
+	switch {
+	case int64(len(b)) > f.maxBytes:
 		return provider.KeyDocument{}, 0, unavailable("the key document exceeds %d bytes", f.maxBytes)
+	case len(b) == 0:
+		return provider.KeyDocument{}, 0, unavailable("the key document is empty")
 	}
 	return provider.KeyDocument{Body: b, Fetched: f.now()}, ttl(resp.Header), nil
 }

@@ -25,7 +25,7 @@ type keyServer struct {
 
 // newKeyServer starts a TLS server whose certificate names 127.0.0.1,
 // ::1 and localhost, issued by a throwaway CA written to ks.ca.
-func newKeyServer(t *testing.T, h http.HandlerFunc) *keyServer {
+func newKeyServer(t testing.TB, h http.HandlerFunc) *keyServer {
 	t.Helper()
 	ks := &keyServer{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"net/http"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,5 +33,41 @@ func TestHMACVerifyAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { v.Verify(r) }); n > 0 && name != "linear" {
 			t.Errorf("%s: %v allocations per verification", name, n)
 		}
+	}
+}
+
+// TestClientStateBoundsMemory: a batch far past maxNotifications is
+// refused before its notifications are read into memory, and the
+// repeated-key check reads the rest without boxing every value, so that
+// an unauthenticated 1 MiB body costs about its own size, not tens or
+// hundreds of times it.
+func TestClientStateBoundsMemory(t *testing.T) {
+	v, err := mustLookup("microsoft_graph").NewVerifier(VerifierConfig{Secrets: []string{"state"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		body string
+	}{
+		{"empty objects", `{"value":[` + strings.Repeat(`{},`, 349_000) + `{}]}`},
+		{"numbers", `{"value":[` + strings.Repeat(`1,`, 520_000) + `1]}`},
+		{"numbers beside one notification", `{"value":[{"clientState":"guess"}],"x":[` + strings.Repeat(`1,`, 520_000) + `1]}`},
+		{"strings beside one notification", `{"value":[{"clientState":"guess"}],"x":[` + strings.Repeat(`"s",`, 260_000) + `"s"]}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := &Request{Method: "POST", Header: http.Header{}, Body: []byte(c.body)}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := v.Verify(r)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatal("verified")
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 2*uint64(len(c.body)) {
+				t.Fatalf("refusing a %d-byte body allocated %d bytes", len(c.body), got)
+			}
+		})
 	}
 }

@@ -218,7 +218,7 @@ var catalog = []*Provider{
 	{
 		Name:      "dropbox",
 		Scheme:    bodyHex("X-Dropbox-Signature"),
-		Handshake: QueryChallenge{Param: "challenge", Header: http.Header{"X-Content-Type-Options": {"nosniff"}}},
+		Handshake: QueryChallenge{Param: "challenge"},
 		Docs:      "https://www.dropbox.com/developers/reference/webhooks",
 	},
 	{

@@ -27,7 +27,7 @@ var challengeCatalog = []*Provider{
 		EventType: []Field{body("value.0.changeType"), body("value.0.lifecycleEvent")},
 		// POST ?validationToken=…, answered within 10 s with the
 		// decoded token as text/plain.
-		Handshake: QueryEcho{Method: http.MethodPost, Param: "validationToken", Shape: printableToken},
+		Handshake: QueryChallenge{Method: http.MethodPost, Param: "validationToken"},
 		Docs:      "https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks",
 	},
 	{
@@ -41,7 +41,7 @@ var challengeCatalog = []*Provider{
 			// when the app asks: a few a minute is plenty.
 			Limit: store.Limit{Count: 6, Period: time.Minute, Burst: 3},
 		},
-		Docs: "https://developer.x.com/en/docs/x-api/enterprise/account-activity-api/guides/securing-webhooks",
+		Docs: "https://docs.x.com/x-api/webhooks/quickstart",
 	},
 	{
 		Name:      "nylas",
@@ -50,7 +50,7 @@ var challengeCatalog = []*Provider{
 		EventType: []Field{body("type")},
 		// GET ?challenge=… when the webhook is created, echoed
 		// within 10 s.
-		Handshake: QueryEcho{Method: http.MethodGet, Param: "challenge", Shape: printableToken},
+		Handshake: QueryChallenge{Param: "challenge"},
 		Docs:      "https://developer.nylas.com/docs/developer-guide/v3-webhooks",
 	},
 	{

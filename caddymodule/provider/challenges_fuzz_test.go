@@ -53,8 +53,9 @@ func FuzzClientState(f *testing.F) {
 }
 
 // FuzzCRCToken feeds hostile queries to X's CRC: an answered challenge
-// must be for a short token that cannot be a body, and its answer the
-// HMAC of exactly that token.
+// must be for a short token that cannot be a JSON object, its answer the
+// HMAC of exactly that token, and that answer must not verify the token
+// posted as a delivery.
 func FuzzCRCToken(f *testing.F) {
 	for _, seed := range []string{
 		"crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553",
@@ -71,6 +72,7 @@ func FuzzCRCToken(f *testing.F) {
 	// A limit of its own, wide enough that pacing never hides an answer.
 	h := &CRC{Param: "crc_token", Shape: crcToken, Limit: store.Limit{Count: 1_000_000, Period: time.Second}}
 	cfg := HandshakeConfig{Secrets: []string{fuzzSecret}}
+	v := fuzzVerifier(f, "twitter")
 	f.Fuzz(func(t *testing.T, rawQuery string) {
 		r := &Request{Method: "GET", URL: "https://hooks.example.com/in?" + rawQuery, Now: fuzzNow}
 		ans, ok := h.BeforeVerify(r, cfg)
@@ -85,8 +87,13 @@ func FuzzCRCToken(f *testing.F) {
 		if token == "" || len(token) > 128 || strings.ContainsAny(token, "{}[]\" \t\r\n") {
 			t.Fatalf("answered crc_token %q", token)
 		}
-		if got, want := gjson.GetBytes(ans.Body, "response_token").String(), "sha256="+crcAnswer(fuzzSecret, token); got != want {
-			t.Fatalf("response_token %s, want %s", got, want)
+		answer := gjson.GetBytes(ans.Body, "response_token").String()
+		if want := "sha256=" + crcAnswer(fuzzSecret, token); answer != want {
+			t.Fatalf("response_token %s, want %s", answer, want)
+		}
+		delivery := &Request{Method: "POST", URL: "https://hooks.example.com/in", Header: http.Header{"X-Twitter-Webhooks-Signature": {answer}}, Body: []byte(token), Now: fuzzNow}
+		if _, err := v.Verify(delivery); err == nil {
+			t.Fatalf("the answer to crc_token %q verified as a delivery of that body", token)
 		}
 	})
 }

@@ -13,20 +13,38 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// TestEchoAnswerIsPlainText: an echoed token is served as text that no
-// browser sniffs into anything else.
+// TestEchoAnswerIsPlainText: every unsigned challenge that is echoed
+// (Microsoft Graph, Nylas, Meta, Dropbox) is served as text that no
+// browser sniffs into anything else, and only a token-shaped value is
+// echoed: anyone may send one, and the answer comes from the route's
+// origin.
 func TestEchoAnswerIsPlainText(t *testing.T) {
-	for _, c := range []struct{ provider, method, url string }{
-		{"microsoft_graph", "POST", "https://hooks.example.com/in?validationToken=abc%3Cscript%3E"},
-		{"nylas", "GET", "https://hooks.example.com/in?challenge=abc"},
-	} {
-		t.Run(c.provider, func(t *testing.T) {
-			ans, ok := mustLookup(c.provider).Handshake.BeforeVerify(&Request{Method: c.method, URL: c.url}, HandshakeConfig{})
-			if !ok || ans.Status != http.StatusOK {
-				t.Fatalf("not answered: %+v", ans)
+	const meta = "hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge="
+	cases := []struct {
+		name, provider, method, url string
+		want                        int
+	}{
+		{"graph", "microsoft_graph", "POST", "https://hooks.example.com/in?validationToken=abc%3Cscript%3E", 200},
+		{"nylas", "nylas", "GET", "https://hooks.example.com/in?challenge=abc", 200},
+		{"meta", "meta", "GET", "https://hooks.example.com/in?" + meta + "1158201444", 200},
+		{"dropbox", "dropbox", "GET", "https://hooks.example.com/in?challenge=abc123", 200},
+		{"meta line break", "meta", "GET", "https://hooks.example.com/in?" + meta + "a%0D%0Ab", 400},
+		{"dropbox too long", "dropbox", "GET", "https://hooks.example.com/in?challenge=" + strings.Repeat("a", 1025), 400},
+		{"dropbox repeated", "dropbox", "GET", "https://hooks.example.com/in?challenge=a&challenge=b", 400},
+		{"meta repeated", "meta", "GET", "https://hooks.example.com/in?" + meta + "1&hub.challenge=2", 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ans, ok := mustLookup(c.provider).Handshake.BeforeVerify(&Request{Method: c.method, URL: c.url}, HandshakeConfig{VerifyToken: "verify-me"})
+			if !ok || ans.Status != c.want {
+				t.Fatalf("answered %v %+v, want %d", ok, ans, c.want)
 			}
-			if got := ans.Header.Get("Content-Type"); got != "text/plain; charset=utf-8" {
-				t.Errorf("Content-Type %q", got)
+			if c.want == http.StatusOK {
+				if got := ans.Header.Get("Content-Type"); got != "text/plain; charset=utf-8" {
+					t.Errorf("Content-Type %q", got)
+				}
+			} else if strings.Contains(string(ans.Body), "a\r\nb") || len(ans.Body) > 200 {
+				t.Errorf("a refused challenge echoed: %q", ans.Body)
 			}
 			if got := ans.Header.Get("X-Content-Type-Options"); got != "nosniff" {
 				t.Errorf("X-Content-Type-Options %q", got)
@@ -80,21 +98,24 @@ func TestCRCAnswersOnlyTokens(t *testing.T) {
 	}
 }
 
-// TestCRCRateLimited: a flood of challenges for one secret gets the
-// burst answered and the rest refused with Retry-After, without
-// touching another route's allowance; the pace then lets one through.
+// TestCRCRateLimited: a flood of challenges from one client for one
+// secret gets the burst answered and the rest refused with Retry-After,
+// without touching another route's allowance nor another client's (X's
+// own challenge must still be answered while someone floods, or X marks
+// the webhook invalid); the pace then lets one through.
 func TestCRCRateLimited(t *testing.T) {
 	h := mustLookup("twitter").Handshake.(*CRC)
 	secret, other := "consumer-"+rand.Text(), "consumer-"+rand.Text()
+	const flooder, xClient = "203.0.113.7", "198.51.100.20"
 	at := time.Unix(1800000000, 0)
-	crc := func(secret string, now time.Time) *Answer {
-		r := &Request{Method: "GET", URL: "https://hooks.example.com/in?crc_token=tok", Now: now}
+	crc := func(secret, client string, now time.Time) *Answer {
+		r := &Request{Method: "GET", URL: "https://hooks.example.com/in?crc_token=tok", Now: now, Client: client}
 		ans, _ := h.BeforeVerify(r, HandshakeConfig{Secrets: []string{secret}})
 		return ans
 	}
 	answered := 0
 	for range 20 {
-		switch ans := crc(secret, at); ans.Status {
+		switch ans := crc(secret, flooder, at); ans.Status {
 		case http.StatusOK:
 			answered++
 		case http.StatusTooManyRequests:
@@ -108,11 +129,20 @@ func TestCRCRateLimited(t *testing.T) {
 	if answered != int(h.Limit.Capacity()) {
 		t.Fatalf("%d of 20 challenges answered, want the burst of %d", answered, h.Limit.Capacity())
 	}
-	if ans := crc(other, at); ans.Status != http.StatusOK {
-		t.Fatalf("another secret's challenge got %d", ans.Status)
+	cases := []struct {
+		name, secret, client string
+		at                   time.Time
+		want                 int
+	}{
+		{"another secret, same client", other, flooder, at, http.StatusOK},
+		{"same secret, another client", secret, xClient, at, http.StatusOK},
+		{"same secret and client, at once", secret, flooder, at, http.StatusTooManyRequests},
+		{"same secret and client, one interval later", secret, flooder, at.Add(h.Limit.Period / time.Duration(h.Limit.Count)), http.StatusOK},
 	}
-	if ans := crc(secret, at.Add(h.Limit.Period/time.Duration(h.Limit.Count))); ans.Status != http.StatusOK {
-		t.Fatalf("a challenge one interval later got %d", ans.Status)
+	for _, c := range cases {
+		if ans := crc(c.secret, c.client, c.at); ans.Status != c.want {
+			t.Errorf("%s: got %d, want %d", c.name, ans.Status, c.want)
+		}
 	}
 }
 
@@ -205,15 +235,9 @@ func TestQuerySignature(t *testing.T) {
 				h[k] = vs
 			}
 			_, err := v.Verify(&Request{Method: "POST", URL: c.url, Header: h, Body: good.Body, Now: testNow})
-			if c.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
+			perr := wantRefusal(t, err, c.want)
+			if perr == nil {
 				return
-			}
-			var perr *Error
-			if !errors.As(err, &perr) || perr.Reason != c.want {
-				t.Fatalf("got %v, want %s", err, c.want)
 			}
 			if strings.Contains(perr.Detail, querySignatureHeader) || !strings.Contains(perr.Detail, "query parameter signature") {
 				t.Fatalf("refusal %q does not name the query parameter", perr.Detail)
@@ -224,4 +248,56 @@ func TestQuerySignature(t *testing.T) {
 	if !slices.Equal(c.SignatureQuery, []string{"signature"}) || len(c.SignatureHeaders) > 0 {
 		t.Fatalf("credentials %+v: want the signature query parameter only", c)
 	}
+}
+
+// TestCRCAnswerSignsNoDelivery: a CRC answer is an HMAC of the token
+// under the secret that signs deliveries, in the very form of the
+// delivery header, so a body equal to an answerable token (a JSON
+// number, true, null, or any token-shaped text) must be refused as a
+// delivery, or every answered challenge would be a delivery signed for
+// the attacker who chose its token.
+func TestCRCAnswerSignsNoDelivery(t *testing.T) {
+	p := mustLookup("twitter")
+	secret := "consumer-" + rand.Text()
+	v, err := p.NewVerifier(VerifierConfig{Secrets: []string{secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, body string
+		want       Reason // empty: verified
+	}{
+		{name: "number", body: "1234567890", want: ReasonUnsignedBody},
+		{name: "null", body: "null", want: ReasonUnsignedBody},
+		{name: "true", body: "true", want: ReasonUnsignedBody},
+		{name: "uuid", body: "9b4507b3-9040-4669-9ca3-6b94edb50553", want: ReasonUnsignedBody},
+		{name: "longest token", body: strings.Repeat("a", 128), want: ReasonUnsignedBody},
+		{name: "one past the longest token", body: strings.Repeat("a", 129)},
+		{name: "json object", body: `{"for_user_id":"1"}`},
+		{name: "quoted string", body: `"abc"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := http.Header{"X-Twitter-Webhooks-Signature": {"sha256=" + crcAnswer(secret, c.body)}}
+			_, err := v.Verify(&Request{Method: "POST", URL: "https://hooks.example.com/in", Header: h, Body: []byte(c.body), Now: testNow})
+			wantRefusal(t, err, c.want)
+		})
+	}
+}
+
+// wantRefusal fails the test unless err is a refusal for want, or no
+// error when want is empty; it returns the refusal.
+func wantRefusal(t *testing.T, err error, want Reason) *Error {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return nil
+	}
+	var perr *Error
+	if !errors.As(err, &perr) || perr.Reason != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	return perr
 }

@@ -108,27 +108,41 @@ func (v *clientStateVerifier) Verify(r *Request) (Verified, error) {
 }
 
 // items reads the notifications of a batch, refusing a body that is not
-// one JSON object, that repeats a key anywhere (a parser taking the
-// other copy would see another client state or another notification),
-// or that holds no notification or too many.
+// one JSON object, that holds no notification or too many, or that
+// repeats a key anywhere (a parser taking the other copy would see
+// another client state or another notification). The count comes
+// first and stops at the bound: nobody has authenticated the body yet,
+// and reading a megabyte of empty objects whole would cost hundreds of
+// megabytes.
 func (s *ClientState) items(body []byte) ([]gjson.Result, error) {
-	key, found, err := jsonDuplicateKey(body)
-	if err != nil || !gjson.ValidBytes(body) {
+	if !gjson.ValidBytes(body) {
 		return nil, refuse(ReasonMalformedSignature, "body is not valid JSON")
-	}
-	if found {
-		return nil, refuse(ReasonMalformedSignature, "body repeats key %.64q in one object", key)
 	}
 	list := gjson.GetBytes(body, s.Items)
 	if !list.IsArray() {
 		return nil, refuse(ReasonMissingSignature, "body has no %s array of notifications", s.Items)
 	}
-	items := list.Array()
+	var items []gjson.Result
+	tooMany := false
+	list.ForEach(func(_, item gjson.Result) bool {
+		tooMany = len(items) == maxNotifications
+		if !tooMany {
+			items = append(items, item)
+		}
+		return !tooMany
+	})
 	switch {
+	case tooMany:
+		return nil, refuse(ReasonMalformedSignature, "body has more than %d notifications", maxNotifications)
 	case len(items) == 0:
 		return nil, refuse(ReasonMissingSignature, "body has no notification")
-	case len(items) > maxNotifications:
-		return nil, refuse(ReasonMalformedSignature, "body has more than %d notifications", maxNotifications)
+	}
+	key, found, err := jsonDuplicateKey(body)
+	if err != nil {
+		return nil, refuse(ReasonMalformedSignature, "body is not valid JSON")
+	}
+	if found {
+		return nil, refuse(ReasonMalformedSignature, "body repeats key %.64q in one object", key)
 	}
 	for i, item := range items {
 		if !item.IsObject() {

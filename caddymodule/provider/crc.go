@@ -20,25 +20,33 @@ import (
 // a string the caller chose: answered blindly, it would sign any body an
 // attacker liked, and the signature would verify as X's. So only a short
 // token-shaped crc_token is answered (crcToken: no '{', so never a JSON
-// body, the only kind X delivers), and the challenge is rate-limited per
-// secret, which is what an oracle would be abused for.
+// object, the only kind X delivers), the verifier refuses every body of
+// that shape (guard: "1234", "null" or a UUID are tokens, and valid
+// JSON too), and the challenge is rate-limited per secret and client.
+// The limit is not per secret alone: X marks a webhook invalid when its
+// CRC fails, so a bucket that anyone could empty would let anyone turn
+// the route off.
 type CRC struct {
 	// Param names the query parameter holding the token.
 	Param string
 	// Shape is what a token may look like.
 	Shape TokenShape
-	// Limit paces the challenges answered for one secret.
+	// Limit paces the challenges answered for one secret and one
+	// client address.
 	Limit store.Limit
 
 	mu sync.Mutex
 	// tats is the GCRA's theoretical arrival time, in Unix
-	// microseconds, per digest of a route's secrets.
+	// microseconds, per digest of a route's secrets and a client.
 	tats map[[sha256.Size]byte]int64
 }
 
 // maxCRCLimiters bounds the limiter table; past it, entries whose pace
-// has caught up with the clock are dropped (they hold nothing).
-const maxCRCLimiters = 1024
+// has caught up with the clock are dropped (they hold nothing). A client
+// that finds it still full is answered unlimited rather than refused:
+// refusing would let whoever fills it with many addresses fail X's own
+// CRC, and the guard makes an answer worthless to anyone else.
+const maxCRCLimiters = 4096
 
 // crcToken is the shape of a token X sends (a UUID in X's samples, base64
 // in deliveries seen): base64 and URL-safe base64 characters, '=' and
@@ -65,7 +73,7 @@ func (h *CRC) BeforeVerify(r *Request, cfg HandshakeConfig) (*Answer, bool) {
 	if len(cfg.Secrets) == 0 {
 		return &Answer{Status: http.StatusForbidden}, true
 	}
-	if wait, ok := h.admit(cfg.Secrets, r.Now); !ok {
+	if wait, ok := h.admit(limiterKey(cfg.Secrets, r.Client), r.Now); !ok {
 		secs := max(1, int(wait.Round(time.Second)/time.Second))
 		return &Answer{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {strconv.Itoa(secs)}}}, true
 	}
@@ -81,13 +89,33 @@ func (*CRC) AfterVerify(*Request, Verified, HandshakeConfig) (*Answer, bool) {
 	return nil, false
 }
 
-// admit charges one challenge to the secrets' limiter and reports
-// whether it is within the limit, else how long until one would be.
-func (h *CRC) admit(secrets []string, now time.Time) (time.Duration, bool) {
+// guard implements oracle. A token the challenge answers and a body are
+// signed alike (HMAC-SHA256 under the same secret, "sha256=" and
+// base64), so a body the token shape accepts is refused before its
+// signature is even checked: its signature may be an answer obtained by
+// whoever chose the token. X delivers JSON objects, which no token is.
+func (h *CRC) guard(v Verifier) Verifier { return crcGuard{inner: v, shape: h.Shape} }
+
+// crcGuard refuses the bodies a CRC answer could have signed.
+type crcGuard struct {
+	inner Verifier
+	shape TokenShape
+}
+
+// Verify implements Verifier.
+func (g crcGuard) Verify(r *Request) (Verified, error) {
+	if len(r.Body) <= g.shape.MaxLen && g.shape.Accepts(string(r.Body)) {
+		return Verified{}, refuse(ReasonUnsignedBody, "the body has the shape of a challenge token, whose signature any challenge could obtain")
+	}
+	return g.inner.Verify(r)
+}
+
+// admit charges one challenge to key's limiter and reports whether it
+// is within the limit, else how long until one would be.
+func (h *CRC) admit(key [sha256.Size]byte, now time.Time) (time.Duration, bool) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	key := secretsDigest(secrets)
 	at := now.UnixMicro()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -111,17 +139,24 @@ func (h *CRC) admit(secrets []string, now time.Time) (time.Duration, bool) {
 	return 0, true
 }
 
-// secretsDigest names a route's secrets without keeping them.
-func secretsDigest(secrets []string) [sha256.Size]byte {
+// limiterKey names a route's secrets and a client without keeping the
+// secrets.
+func limiterKey(secrets []string, client string) [sha256.Size]byte {
 	h := sha256.New()
 	for _, s := range secrets {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
+	h.Write([]byte{1})
+	h.Write([]byte(client))
 	var out [sha256.Size]byte
 	h.Sum(out[:0])
 	return out
 }
 
 // Interface guards
-var _ Handshake = (*CRC)(nil)
+var (
+	_ Handshake = (*CRC)(nil)
+	_ oracle    = (*CRC)(nil)
+	_ Verifier  = crcGuard{}
+)

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/url"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // maxJSONDepth bounds the nesting of a body whose keys are checked; the
@@ -28,57 +28,119 @@ const maxJSONDepth = 64
 // one (the empty key can be repeated too). It returns an error for a
 // document that is not one valid JSON value or nests deeper than
 // maxJSONDepth.
+//
+// It runs on bodies nobody has authenticated yet, so it walks the bytes
+// itself once encoding/json has found them valid: reading them with
+// encoding/json's Decoder.Token would box every number and string, some
+// fifty times the body's size in garbage. Only keys are decoded, with
+// encoding/json itself where they hold escapes or invalid UTF-8.
 func jsonDuplicateKey(body []byte) (key string, found bool, err error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	// One set of folded keys per open container; nil for an array.
-	var open []map[string]bool
-	expectKey, empty := false, true
-	// The whole document is read even after a repeat, so that the
-	// answer for one that is not JSON is always the error.
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF && (empty || len(open) > 0) {
-			return "", false, io.ErrUnexpectedEOF
+	if !json.Valid(body) {
+		return "", false, errors.New("not one valid JSON value")
+	}
+	w := jsonWalker{b: body}
+	return w.value(0)
+}
+
+// jsonWalker reads a document that json.Valid accepted.
+type jsonWalker struct {
+	b []byte
+	i int
+}
+
+// value reads the value at w.i, open containers deep, and reports the
+// first repeated key in it.
+func (w *jsonWalker) value(open int) (key string, found bool, err error) {
+	w.space()
+	switch w.b[w.i] {
+	case '{', '[':
+		if open == maxJSONDepth {
+			return "", false, errors.New("too deeply nested")
 		}
-		if err == io.EOF {
+		return w.container(open + 1)
+	case '"':
+		w.str()
+	default:
+		// A number, true, false or null: up to the next delimiter.
+		for w.i < len(w.b) && !isJSONDelimiter(w.b[w.i]) {
+			w.i++
+		}
+	}
+	return "", false, nil
+}
+
+// container reads the object or array at w.i.
+func (w *jsonWalker) container(open int) (key string, found bool, err error) {
+	object := w.b[w.i] == '{'
+	w.i++
+	var seen map[string]bool
+	for {
+		w.space()
+		if c := w.b[w.i]; c == '}' || c == ']' {
+			w.i++
 			return key, found, nil
 		}
+		if object {
+			name := decodeJSONKey(w.str())
+			folded := foldJSONKey(name)
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			if seen[folded] && !found {
+				key, found = name, true
+			}
+			seen[folded] = true
+			w.space()
+			w.i++ // the colon
+		}
+		k, f, err := w.value(open)
 		if err != nil {
 			return "", false, err
 		}
-		empty = false
-		switch {
-		case expectKey && tok != json.Delim('}'):
-			name, ok := tok.(string)
-			if !ok {
-				return "", false, errors.New("object key is not a string")
-			}
-			folded := foldJSONKey(name)
-			if open[len(open)-1][folded] && !found {
-				key, found = name, true
-			}
-			open[len(open)-1][folded] = true
-			expectKey = false
-			continue
-		case tok == json.Delim('{') || tok == json.Delim('['):
-			if len(open) == maxJSONDepth {
-				return "", false, errors.New("too deeply nested")
-			}
-			var keys map[string]bool
-			if tok == json.Delim('{') {
-				keys = map[string]bool{}
-			}
-			open = append(open, keys)
-		case tok == json.Delim('}') || tok == json.Delim(']'):
-			open = open[:len(open)-1]
+		if f && !found {
+			key, found = k, true
 		}
-		// After a value, or on opening an object, an enclosing object
-		// expects its next key.
-		expectKey = len(open) > 0 && open[len(open)-1] != nil
-		if len(open) == 0 && dec.More() {
-			return "", false, errors.New("more than one value")
+		w.space()
+		if w.b[w.i] == ',' {
+			w.i++
 		}
 	}
+}
+
+// str reads the string at w.i and returns it with its quotes.
+func (w *jsonWalker) str() []byte {
+	start := w.i
+	for w.i++; w.b[w.i] != '"'; w.i++ {
+		if w.b[w.i] == '\\' {
+			w.i++
+		}
+	}
+	w.i++
+	return w.b[start:w.i]
+}
+
+func (w *jsonWalker) space() {
+	for w.i < len(w.b) && isJSONSpace(w.b[w.i]) {
+		w.i++
+	}
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// isJSONDelimiter reports whether c ends a number or a literal.
+func isJSONDelimiter(c byte) bool { return c == ',' || c == ']' || c == '}' || isJSONSpace(c) }
+
+// decodeJSONKey decodes a quoted key as encoding/json does: directly when
+// it holds no escape and is valid UTF-8, else by encoding/json itself
+// (which turns invalid bytes and lone surrogates into U+FFFD).
+func decodeJSONKey(quoted []byte) string {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner)
+	}
+	var name string
+	json.Unmarshal(quoted, &name)
+	return name
 }
 
 // foldJSONKey folds a key as encoding/json does when it matches a field

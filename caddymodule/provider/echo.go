@@ -40,39 +40,6 @@ func (s TokenShape) Accepts(token string) bool {
 // several times the longest token the providers document or send.
 var printableToken = TokenShape{MaxLen: 1024, Allowed: func(c byte) bool { return c >= 0x20 && c <= 0x7e }}
 
-// QueryEcho answers a subscription check that carries a token in a query
-// parameter by echoing the token, decoded, as the whole body of a 200
-// text/plain answer (Microsoft Graph's validationToken, Nylas's
-// challenge). A token of the wrong shape gets a 400 and no echo.
-type QueryEcho struct {
-	// Method is the challenge's method.
-	Method string
-	// Param names the query parameter holding the token.
-	Param string
-	// Shape is what a token may look like.
-	Shape TokenShape
-}
-
-// Methods implements Handshake.
-func (h QueryEcho) Methods() []string { return []string{h.Method} }
-
-// BeforeVerify implements Handshake.
-func (h QueryEcho) BeforeVerify(r *Request, _ HandshakeConfig) (*Answer, bool) {
-	token, ok := challengeParam(r, h.Method, h.Param)
-	if !ok {
-		return nil, false
-	}
-	if !h.Shape.Accepts(token) {
-		return badChallenge(h.Param), true
-	}
-	return text(token, http.Header{"X-Content-Type-Options": {"nosniff"}}), true
-}
-
-// AfterVerify implements Handshake.
-func (QueryEcho) AfterVerify(*Request, Verified, HandshakeConfig) (*Answer, bool) {
-	return nil, false
-}
-
 // challengeParam returns the value of the query parameter param when the
 // request is a challenge: its method and a parameter present. A
 // parameter given twice is returned as "\n", which no shape accepts, so
@@ -104,6 +71,3 @@ func badChallenge(param string) *Answer {
 		Body:   []byte("query parameter " + param + " is not a token this provider sends\n"),
 	}
 }
-
-// Interface guards
-var _ Handshake = QueryEcho{}

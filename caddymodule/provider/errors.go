@@ -18,7 +18,8 @@ const (
 	ReasonTimestampInFuture  Reason = "timestamp_in_future"
 	ReasonMissingHeader      Reason = "missing_header"
 	// ReasonUnsignedBody: the signature is of a kind that cannot cover
-	// this body (a URL-and-form signature over a JSON body).
+	// this body (a URL-and-form signature over a JSON body, or X's
+	// signature over a body that a CRC answer could have signed).
 	ReasonUnsignedBody Reason = "unsigned_body"
 	// ReasonKeyNotAllowed: the message names a key location (SNS's
 	// SigningCertURL) that the rules refuse; nothing was fetched.

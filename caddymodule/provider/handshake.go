@@ -49,6 +49,13 @@ type Handshake interface {
 	AfterVerify(r *Request, v Verified, cfg HandshakeConfig) (*Answer, bool)
 }
 
+// oracle is a handshake whose answer signs, under the delivery secret, a
+// value the caller chose (X's CRC): its guard wraps the provider's
+// verifier so that no delivery verifies on what an answer signed.
+type oracle interface {
+	guard(Verifier) Verifier
+}
+
 // SecretByHandshake reports whether the provider hands the route's secret
 // over in a handshake that the gateway forwards (Asana's X-Hook-Secret):
 // such a route may be configured before it has a secret, so that the

@@ -18,10 +18,17 @@ import (
 // answer needs the secret (Zoom) is answered only after its signature
 // holds, or the gateway would sign whatever an attacker sent.
 
-// QueryChallenge answers a GET whose query carries a challenge to echo
-// (Meta's hub.challenge, Dropbox's challenge). With TokenParam set, the
-// request must also carry the route's verify token.
+// QueryChallenge answers a request whose query carries a challenge to
+// echo (Meta's hub.challenge, Dropbox's and Nylas's challenge, Microsoft
+// Graph's validationToken), decoded, as the whole body of a 200
+// text/plain answer that no browser sniffs. With TokenParam set, the
+// request must also carry the route's verify token. Anyone may send a
+// challenge and the answer comes from the route's origin, so only a
+// value of the token shape is echoed; any other, or a parameter given
+// twice, gets a 400 that does not repeat it.
 type QueryChallenge struct {
+	// Method is the challenge's method. Default: GET.
+	Method string
 	// Param names the query parameter holding the challenge.
 	Param string
 	// ModeParam and Mode, when set, must match (Meta: hub.mode=subscribe).
@@ -29,27 +36,35 @@ type QueryChallenge struct {
 	// TokenParam names the parameter with the verify token, compared in
 	// constant time with HandshakeConfig.VerifyToken.
 	TokenParam string
-	// Header is added to the answer (Dropbox asks for nosniff).
-	Header http.Header
+	// Shape is what a challenge may look like. Default: printableToken.
+	Shape TokenShape
 }
 
 // Methods implements Handshake.
-func (QueryChallenge) Methods() []string { return []string{http.MethodGet} }
+func (h QueryChallenge) Methods() []string { return []string{h.method()} }
+
+func (h QueryChallenge) method() string { return orDefault(h.Method, http.MethodGet) }
 
 // BeforeVerify implements Handshake.
 func (h QueryChallenge) BeforeVerify(r *Request, cfg HandshakeConfig) (*Answer, bool) {
-	if r.Method != http.MethodGet {
+	if h.ModeParam != "" && query(r.URL).Get(h.ModeParam) != h.Mode {
 		return nil, false
 	}
-	q := query(r.URL)
-	challenge := q.Get(h.Param)
-	if challenge == "" || (h.ModeParam != "" && q.Get(h.ModeParam) != h.Mode) {
+	challenge, ok := challengeParam(r, h.method(), h.Param)
+	if !ok || challenge == "" {
 		return nil, false
 	}
-	if h.TokenParam != "" && !sameToken(q.Get(h.TokenParam), cfg.VerifyToken) {
+	if h.TokenParam != "" && !sameToken(query(r.URL).Get(h.TokenParam), cfg.VerifyToken) {
 		return &Answer{Status: http.StatusForbidden}, true
 	}
-	return text(challenge, h.Header), true
+	shape := h.Shape
+	if shape.Allowed == nil {
+		shape = printableToken
+	}
+	if !shape.Accepts(challenge) {
+		return badChallenge(h.Param), true
+	}
+	return text(challenge, http.Header{"X-Content-Type-Options": {"nosniff"}}), true
 }
 
 // AfterVerify implements Handshake.

@@ -85,6 +85,9 @@ func (p *Provider) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: %w", p.Name, err)
 	}
+	if o, ok := p.Handshake.(oracle); ok {
+		v = o.guard(v)
+	}
 	return v, nil
 }
 

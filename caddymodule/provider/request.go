@@ -17,6 +17,11 @@ type Request struct {
 	Body   []byte
 	// Now is the verification clock; tests pin it to a vector's time.
 	Now time.Time
+	// Client is the sender's IP address as Caddy resolved it (with the
+	// server's trusted_proxies applied): what a handshake's rate limit
+	// is keyed on, so that one client's flood spends no one else's
+	// allowance. Empty when unknown.
+	Client string
 	// Context is the request's: a verifier that waits for a key fetch
 	// stops waiting when it ends. Nil means context.Background().
 	Context context.Context

@@ -191,5 +191,21 @@ func TestSNSThroughCaddy(t *testing.T) {
 				}
 			})
 		}
+		// A signed confirmation can be replayed for the Timestamp's hour:
+		// each replay must not call AWS again (nor take the fetch slots
+		// that SNS's certificates need), only the first.
+		t.Run("replayed confirmation", func(t *testing.T) {
+			before := s.certs.count("/confirm")
+			subscribe := strings.Replace(s.confirmURL(snsTopic), "Token=2336412f37", "Token=replayed-7f3a", 1)
+			h, body := s.signer.sign(t, confirmation(snsTopic, subscribe), "msg-replayed", s.certs.URL+"/cert.pem")
+			for i := range 20 {
+				if resp, got := post(t, h, body); resp.StatusCode != http.StatusOK {
+					t.Fatalf("replay %d: status %d: %s", i, resp.StatusCode, got)
+				}
+			}
+			if n := s.certs.count("/confirm") - before; n != 1 {
+				t.Fatalf("20 posts of one confirmation called SubscribeURL %d times, want 1", n)
+			}
+		})
 	})
 }

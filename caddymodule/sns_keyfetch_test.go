@@ -204,6 +204,18 @@ func (s *snsServers) forged() []forgedCertURL {
 		{"port", "https://sns.us-east-1.amazonaws.com:8443/cert.pem", "key_url_not_allowed"},
 		{"http", "http://" + s.host() + "/cert.pem", "key_url_not_allowed"},
 		{"not a pem path", s.certs.URL + "/cert.txt", "key_url_not_allowed"},
+		// Spellings that other parsers read as another host, or that
+		// name an AWS host only in part: refused before any lookup.
+		{"trailing dot", "https://sns.us-east-1.amazonaws.com./cert.pem", "key_url_not_allowed"},
+		{"percent-encoded dot", "https://sns.us-east-1.amazonaws%2Ecom/cert.pem", "key_url_not_allowed"},
+		{"backslash before @", "https://sns.us-east-1.amazonaws.com\\@" + decoyHost + "/cert.pem", "key_url_not_allowed"},
+		{"host after a fragment", "https://" + decoyHost + "#@sns.us-east-1.amazonaws.com/cert.pem", "key_url_not_allowed"},
+		{"unicode lookalike", "https://\u0455ns.us-east-1.amazonaws.com/cert.pem", "key_url_not_allowed"},
+		{"punycode", "https://xn--ns-tmc.us-east-1.amazonaws.com/cert.pem", "key_url_not_allowed"},
+		{"region too short", "https://sns.x.amazonaws.com/cert.pem", "key_url_not_allowed"},
+		{"dotted region", "https://sns.evil.example.amazonaws.com/cert.pem", "key_url_not_allowed"},
+		{"empty port", "https://sns.us-east-1.amazonaws.com:/cert.pem", "key_url_not_allowed"},
+		{"IPv6 literal", "https://[::1]/cert.pem", "key_url_not_allowed"},
 		{"private address not named exactly", s.decoy.URL + "/cert.pem", "key_url_not_allowed"},
 		// The allowed server is asked; its redirect is not followed,
 		// and keyfetch answers its status as the key being unavailable.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -182,5 +183,38 @@ func TestPlaidOverKeyFetch(t *testing.T) {
 	// a failed one is kept for a while, not retried per delivery.
 	if n := s.hits.Load(); n > 3 {
 		t.Fatalf("30 deliveries made %d key API calls, want at most 3", n)
+	}
+}
+
+// TestPlaidForgedKeyIDsOverKeyFetch: every forged key id is a call to
+// Plaid's API with the account's credentials; the fetcher's pace per
+// provider (FetchBurst at once, then one per FetchInterval) is what
+// bounds them, and a forged id repeated is answered from its kept
+// failure.
+func TestPlaidForgedKeyIDsOverKeyFetch(t *testing.T) {
+	s, f := newITServer(t)
+	p, _ := provider.Lookup("plaid")
+	v, err := p.NewVerifier(provider.VerifierConfig{Keys: f, KeysURL: s.URL, ClientID: itClientID, Secrets: []string{itSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	deliver := func(kid string) error {
+		tok := jwktest.Token(map[string]any{"alg": "ES256", "kid": kid}, map[string]any{"iat": time.Now().Unix()}, jwktest.ES256(k))
+		_, err := v.Verify(&provider.Request{Method: "POST", Header: http.Header{"Plaid-Verification": {tok}}, Body: []byte(`{}`), Now: time.Now()})
+		return err
+	}
+	start := time.Now()
+	for i := range 100 {
+		for range 3 {
+			if r := reasonOf(deliver(fmt.Sprintf("forged-%d", i))); r != provider.ReasonKeyUnavailable {
+				t.Fatalf("forged kid %d: %q", i, r)
+			}
+		}
+	}
+	// The pace admits one more fetch per interval the loop took.
+	limit := int64(keyfetch.FetchBurst) + int64(time.Since(start)/keyfetch.FetchInterval) + 1
+	if n := s.hits.Load(); n > limit || n < keyfetch.FetchBurst {
+		t.Fatalf("300 deliveries with 100 forged key ids made %d key API calls, want %d to %d", n, keyfetch.FetchBurst, limit)
 	}
 }

@@ -55,7 +55,7 @@ type KeyRequest struct {
 	RefreshOlderThan time.Duration
 
 	// NoCache fetches without reading or filling the cache: a one-off
-	// call such as confirming an SNS subscription.
+	// call that no one could repeat at will.
 	NoCache bool
 }
 

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/tidwall/gjson"
 )
@@ -22,13 +20,6 @@ const (
 )
 
 var plaidHosts = []string{"production.plaid.com", "sandbox.plaid.com"}
-
-// newKeyInterval spaces the fetches of key ids this verifier has not
-// seen: every Plaid key id is a separate authenticated call, so a stream
-// of forged ones would otherwise spend the account's API quota. Plaid
-// retries a webhook answered 503, so a genuine one refused for this
-// waits for its retry.
-const newKeyInterval = time.Second
 
 // Plaid is Plaid's webhook signature: an ES256 JWT in Plaid-Verification
 // whose kid names a key that Plaid's API hands out to the account's
@@ -88,11 +79,6 @@ type plaidVerifier struct {
 	cfg    VerifierConfig
 	url    string
 	parsed *parsedDocs[plaidKey]
-
-	mu      sync.Mutex
-	known   map[string]bool
-	lastNew time.Time
-	newKid  string
 }
 
 func (v *plaidVerifier) Verify(r *Request) (Verified, error) {
@@ -127,11 +113,12 @@ func (v *plaidVerifier) Verify(r *Request) (Verified, error) {
 }
 
 // key asks Plaid's API for kid with each configured secret in turn and
-// returns the key with the position of the secret that got it.
+// returns the key with the position of the secret that got it. Every
+// key id is an authenticated call of its own, so forged ones could spend
+// the account's API quota: the KeySource's pace per provider bounds
+// them (keyfetch: a burst, then one a second), and keeps each failure a
+// while, so a forged id repeated costs nothing more.
 func (v *plaidVerifier) key(r *Request, kid string) (jwkKey, int, *Error) {
-	if !v.mayFetch(kid, r.Now) {
-		return jwkKey{}, 0, refuse(ReasonKeyUnavailable, "another new key id was looked up less than %s ago", newKeyInterval)
-	}
 	last := refuse(ReasonKeyUnavailable, "the signing key could not be fetched")
 	for i, secret := range v.cfg.Secrets {
 		// The body carries the API secret: the KeySource keys its
@@ -157,35 +144,10 @@ func (v *plaidVerifier) key(r *Request, kid string) (jwkKey, int, *Error) {
 		case k.expired:
 			return jwkKey{}, 0, refuse(ReasonSignatureMismatch, "token names key %q, which Plaid has expired", kid)
 		default:
-			v.remember(kid)
 			return k.key, i, nil
 		}
 	}
 	return jwkKey{}, 0, last
-}
-
-// mayFetch admits a key id already fetched, the one new id being looked
-// up, and a new one at most every newKeyInterval.
-func (v *plaidVerifier) mayFetch(kid string, now time.Time) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.known[kid] || kid == v.newKid {
-		return true
-	}
-	if since := now.Sub(v.lastNew); !v.lastNew.IsZero() && since < newKeyInterval && since > -newKeyInterval {
-		return false
-	}
-	v.lastNew, v.newKid = now, kid
-	return true
-}
-
-func (v *plaidVerifier) remember(kid string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.known == nil || len(v.known) >= maxParsedDocs {
-		v.known = map[string]bool{}
-	}
-	v.known[kid] = true
 }
 
 // plaidKey is a key from /webhook_verification_key/get.

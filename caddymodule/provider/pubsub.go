@@ -39,8 +39,9 @@ const unknownKeyRefresh = time.Minute
 // body, until the tolerance on iat runs out. The tolerance (an hour by
 // default, as Pub/Sub reuses a token that long) bounds iat's age and is
 // the leeway on exp; an iat ahead of now by more than five minutes (or
-// the tolerance, if smaller) is refused; `tolerance off` turns these
-// checks off.
+// the tolerance, if smaller) is refused; `tolerance off` turns the
+// checks of iat off, while exp is still required and holds, with no
+// leeway.
 type GooglePush struct{}
 
 // Describe implements Scheme.
@@ -182,10 +183,11 @@ func (v *googlePushVerifier) checkClaims(claims gjson.Result, r *Request) (Verif
 	if skew := min(leeway, DefaultTolerance); leeway > 0 && at.Sub(r.Now) > skew {
 		return Verified{}, refuse(ReasonTimestampInFuture, "token issued more than %s in the future", skew)
 	}
-	if leeway > 0 {
-		if err := unexpired(claims, r.Now, leeway, true); err != nil {
-			return Verified{}, err
-		}
+	// exp holds even with the tolerance off (no leeway then): the
+	// token is all that authenticates a push, so one that never
+	// expired would let whoever saw it post any body for good.
+	if err := unexpired(claims, r.Now, leeway, true); err != nil {
+		return Verified{}, err
 	}
 	if claims.Get("email").String() != v.cfg.ServiceAccount {
 		return Verified{}, refuse(ReasonNotAllowed, "token is not for the configured service account")

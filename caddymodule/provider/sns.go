@@ -319,7 +319,7 @@ func (v *snsVerifier) key(r *Request, url string) (*rsa.PublicKey, error) {
 	}
 	doc, err := v.keys.Fetch(r.Ctx(), KeyRequest{Provider: snsKeyProvider, URL: url, HostPattern: snsHosts, PathSuffix: ".pem"})
 	if err != nil {
-		return nil, keyError(err)
+		return nil, keyRefusal(err)
 	}
 	cert, err := v.certificate(doc.Body)
 	if err != nil {
@@ -357,18 +357,6 @@ func (v *snsVerifier) certificate(doc []byte) (*x509.Certificate, error) {
 	}
 	v.last.Store(&parsedCert{doc: &doc[0], n: len(doc), cert: cert})
 	return cert, nil
-}
-
-// keyError turns a KeySource's error into a refusal: its own refusals
-// (key_url_not_allowed, key_unavailable) as they are, anything else as
-// key_unavailable, so that the provider retries a delivery that may be
-// genuine.
-func keyError(err error) *Error {
-	var perr *Error
-	if errors.As(err, &perr) {
-		return perr
-	}
-	return refuse(ReasonKeyUnavailable, "the signing certificate could not be fetched")
 }
 
 // Interface guards

@@ -39,10 +39,14 @@ func (SNSConfirm) AfterVerify(r *Request, _ Verified, cfg HandshakeConfig) (*Ans
 	if err := confirmsTopic(subscribe, topic); err != nil {
 		return text("SubscribeURL "+err.Error(), nil).with(http.StatusForbidden), true
 	}
-	_, err = cfg.Keys.Fetch(r.Ctx(), KeyRequest{Provider: snsKeyProvider, URL: subscribe, HostPattern: snsHosts, NoCache: true})
+	// Cached like a key: a signed confirmation can be replayed for the
+	// Timestamp's hour, and each replay must neither call AWS again nor
+	// spend the fetch slots and pace that SNS's certificates need. A
+	// SubscribeURL carries its own token, so its answer is its alone.
+	_, err = cfg.Keys.Fetch(r.Ctx(), KeyRequest{Provider: snsKeyProvider, URL: subscribe, HostPattern: snsHosts})
 	switch {
 	case err == nil:
-	case keyError(err).Reason == ReasonKeyNotAllowed:
+	case keyRefusal(err).Reason == ReasonKeyNotAllowed:
 		return text("SubscribeURL is not allowed", nil).with(http.StatusForbidden), true
 	default:
 		// SNS sends the confirmation again after a failure.

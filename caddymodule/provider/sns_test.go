@@ -349,7 +349,7 @@ func TestSNSConfirm(t *testing.T) {
 			if len(reqs) != c.fetches {
 				t.Fatalf("%d fetches, want %d", len(reqs), c.fetches)
 			}
-			if c.fetches == 1 && (!reqs[0].NoCache || reqs[0].HostPattern != snsHosts || !strings.HasPrefix(reqs[0].URL, "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&")) {
+			if c.fetches == 1 && (reqs[0].NoCache || reqs[0].HostPattern != snsHosts || !strings.HasPrefix(reqs[0].URL, "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&")) {
 				t.Fatalf("fetch %+v", reqs[0])
 			}
 		})

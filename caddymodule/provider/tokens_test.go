@@ -92,6 +92,15 @@ func TestGooglePush(t *testing.T) {
 			c["exp"] = testNow.Add(-2 * time.Minute).Unix()
 		}), sign: rs, cfg: func(c *VerifierConfig) { c.Tolerance = time.Minute }, want: ReasonTimestampTooOld},
 		{name: "no exp", header: header, claims: claims(func(c map[string]any) { delete(c, "exp") }), sign: rs, want: ReasonMissingTimestamp},
+		// The token is all that authenticates a push (the body is
+		// unsigned): with the tolerance off it still expires.
+		{name: "expired, tolerance off", header: header, claims: claims(func(c map[string]any) {
+			c["iat"], c["exp"] = testNow.Add(-50*time.Hour).Unix(), testNow.Add(-49*time.Hour).Unix()
+		}), sign: rs, cfg: func(c *VerifierConfig) { c.Tolerance = -1 }, want: ReasonTimestampTooOld},
+		{name: "no exp, tolerance off", header: header, claims: claims(func(c map[string]any) { delete(c, "exp") }), sign: rs,
+			cfg: func(c *VerifierConfig) { c.Tolerance = -1 }, want: ReasonMissingTimestamp},
+		{name: "old iat, tolerance off", header: header, claims: claims(func(c map[string]any) { c["iat"] = testNow.Add(-50 * time.Hour).Unix() }), sign: rs,
+			cfg: func(c *VerifierConfig) { c.Tolerance = -1 }},
 		{name: "issued in the future", header: header, claims: claims(func(c map[string]any) { c["iat"] = testNow.Add(2 * time.Hour).Unix() }), sign: rs, want: ReasonTimestampInFuture},
 		{name: "issued six minutes ahead", header: header, claims: claims(func(c map[string]any) { c["iat"] = testNow.Add(6 * time.Minute).Unix() }), sign: rs, want: ReasonTimestampInFuture},
 		{name: "issued a minute ahead", header: header, claims: claims(func(c map[string]any) { c["iat"] = testNow.Add(time.Minute).Unix() }), sign: rs},
@@ -254,7 +263,11 @@ func TestPlaid(t *testing.T) {
 			wantReason(t, runVerify(t, p, cfg, c.r), c.want)
 		})
 	}
-	t.Run("new key ids are spaced", func(t *testing.T) {
+	// Fetches of forged key ids are bounded by the KeySource's pace
+	// per provider (keyfetch: FetchBurst, then one per FetchInterval;
+	// TestPlaidForgedKeyIDsOverKeyFetch), not by the verifier: a forged
+	// id does not hold up the genuine new one that follows it.
+	t.Run("a new key id right after a forged one", func(t *testing.T) {
 		v, err := p.NewVerifier(tokenConfig(kp))
 		if err != nil {
 			t.Fatal(err)
@@ -266,14 +279,6 @@ func TestPlaid(t *testing.T) {
 		_, err = v.Verify(&forged.Request)
 		wantReason(t, err, ReasonKeyUnavailable) // fetched: the test API knows no such key
 		_, err = v.Verify(&good.Request)
-		wantReason(t, err, ReasonKeyUnavailable) // a second new id within the interval
-		later := good.clone()
-		later.Now = testNow.Add(newKeyInterval)
-		_, err = v.Verify(&later.Request)
-		wantReason(t, err, "")
-		_, err = v.Verify(&forged.Request)
-		wantReason(t, err, ReasonKeyUnavailable)
-		_, err = v.Verify(&later.Request) // a known id is never spaced
 		wantReason(t, err, "")
 	})
 }
@@ -299,6 +304,10 @@ func TestBodyJWT(t *testing.T) {
 			r.Body = append(r.Body, '\n')
 			return r
 		}(), ""},
+		// The body is the event: an order with its line items runs to
+		// tens of KiB, far past what a header's token may be.
+		{"large event", body(h, map[string]any{"data": strings.Repeat("x", 64<<10), "iat": testNow.Unix(), "exp": testNow.Add(time.Hour).Unix()}, rs), ""},
+		{"token over the body cap", body(h, map[string]any{"data": strings.Repeat("x", maxBodyJWT), "iat": testNow.Unix(), "exp": testNow.Add(time.Hour).Unix()}, rs), ReasonMalformedSignature},
 		{"expired", body(h, map[string]any{"data": data, "iat": testNow.Add(-time.Hour).Unix(), "exp": testNow.Add(-6 * time.Minute).Unix()}, rs), ReasonTimestampTooOld},
 		{"no exp", body(h, map[string]any{"data": data, "iat": testNow.Unix()}, rs), ReasonMissingTimestamp},
 		{"issued in the future", body(h, map[string]any{"data": data, "iat": testNow.Add(time.Hour).Unix(), "exp": testNow.Add(2 * time.Hour).Unix()}, rs), ReasonTimestampInFuture},

@@ -56,6 +56,12 @@ func (s *BodyJWT) Sign(secret string, m *Message) error {
 	return nil
 }
 
+// maxBodyJWT bounds a body that is a token. It carries the whole event
+// (an order with its line items, JSON escaped twice over), so the bound
+// is a body's, not a header token's (maxJWT); the route's max_body
+// applies too.
+const maxBodyJWT = 1 << 20
+
 type bodyJWTVerifier struct {
 	keys   []crypto.PublicKey
 	leeway time.Duration
@@ -66,10 +72,7 @@ func (v *bodyJWTVerifier) Verify(r *Request) (Verified, error) {
 	if len(raw) == 0 {
 		return Verified{}, refuse(ReasonMissingSignature, "the body is empty, not a token")
 	}
-	if len(raw) > maxJWT {
-		return Verified{}, refuse(ReasonMalformedSignature, "body: token longer than %d bytes", maxJWT)
-	}
-	tok, err := parseJWS(string(raw), algRS256)
+	tok, err := parseJWSUpTo(string(raw), maxBodyJWT, algRS256)
 	if err != nil {
 		return Verified{}, refuse(ReasonMalformedSignature, "body: %v", err)
 	}

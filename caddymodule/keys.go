@@ -47,7 +47,7 @@ func registerKeyFetchMetrics(reg *prometheus.Registry) (keyfetch.Observer, error
 		Namespace: "caddy",
 		Subsystem: "webhook_gateway",
 		Name:      "key_fetches_total",
-		Help:      "Key fetches by provider and outcome (fetched, failed, cached, failure_cached, refused, busy).",
+		Help:      "Key fetches by provider and outcome (fetched, failed, cached, stale, failure_cached, refused, busy).",
 	}, []string{"provider", "outcome"})
 	if reg != nil {
 		var err error

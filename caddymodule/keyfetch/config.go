@@ -2,8 +2,11 @@
 // are checked with (AWS SNS certificates, Google's JWKS, Plaid's keys):
 // the one provider.KeySource of the gateway. It answers from a bounded
 // cache, runs one fetch per document however many deliveries wait for it,
-// bounds every fetch in time and size, keeps failures for a while, and
-// reaches only https URLs on hosts the request's rules or the config
+// bounds every fetch in time and size, keeps failures for a while, paces
+// each provider's fetches (refreshes of documents fetched before apart
+// from new ones, which anyone may name), serves a document for a while
+// past its expiry when its refetch is refused or fails, and reaches
+// only https URLs on hosts the request's rules or the config
 // admit, dialing only public addresses unless an allow entry names the
 // exact host and port.
 package keyfetch

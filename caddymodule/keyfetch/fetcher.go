@@ -35,25 +35,16 @@ const (
 	// OutcomeRefused: the URL is not allowed, or its host resolved to an
 	// address that is not public.
 	OutcomeRefused = "refused"
-	// OutcomeBusy: the provider already has MaxInFlight fetches running,
-	// or started more than its pace allows (FetchBurst, FetchInterval);
-	// nothing was fetched and nothing is kept.
+	// OutcomeBusy: the fetch's budget is spent (budget.go: fetches
+	// running, or more started than its pace allows) and no document can
+	// stand in; nothing was fetched and nothing is kept.
 	OutcomeBusy = "busy"
-)
-
-// Bounds on the fetches of one provider, so that a flood of distinct key
-// locations (forged key ids, each a document of its own to Plaid's API)
-// holds a bounded number of connections and goroutines, spends the
-// account's API quota no faster than a trickle, and cannot starve the
-// other providers. Genuine traffic needs a few documents per provider,
-// all at start-up or when a key rotates.
-const (
-	// MaxInFlight bounds the fetches running at once.
-	MaxInFlight = 16
-	// FetchBurst fetches may start at once; after them, one per
-	// FetchInterval.
-	FetchBurst    = 16
-	FetchInterval = time.Second
+	// OutcomeStale: answered with a document past its expiry, at most
+	// MaxStale past it, because its refetch was refused as busy or
+	// failed (by this call's fetch, another's, or a failure still kept).
+	// A refetch is tried again as soon as the budget allows, or the
+	// failure is no longer kept.
+	OutcomeStale = "stale"
 )
 
 // Observer is told the outcome of every Fetch, for metrics.
@@ -75,13 +66,19 @@ type Fetcher struct {
 	docs     *lru[cached]
 	failures *lru[failure]
 	inflight map[string]*call
-	running  map[string]int       // fetches running, per provider
-	paced    map[string]time.Time // per provider: when its pace allows the next fetch without burst
+	running  map[budgetKey]int       // fetches running, per budget
+	paced    map[budgetKey]time.Time // per budget: when its pace allows the next fetch without burst
 }
 
+// cached is a document fetched before, with the failure of its last
+// refetch while that is kept: kept here rather than among the failures,
+// so that a flood of forged locations' failures cannot evict it and
+// make the document's server be asked again at once.
 type cached struct {
 	doc     provider.KeyDocument
 	expires time.Time
+	failed  *provider.Error
+	retry   time.Time // the refetch's failure is kept until then
 }
 
 type failure struct {
@@ -92,9 +89,10 @@ type failure struct {
 // call is one fetch, waited for by every caller that asked for its
 // document meanwhile.
 type call struct {
-	done chan struct{}
-	doc  provider.KeyDocument
-	err  *provider.Error
+	done   chan struct{}
+	budget budgetKey
+	doc    provider.KeyDocument
+	err    *provider.Error
 }
 
 // New builds a Fetcher; it reads cfg.TLSCA.
@@ -135,8 +133,8 @@ func New(cfg Config) (*Fetcher, error) {
 		docs:     newLRU[cached](cfg.cacheEntries()),
 		failures: newLRU[failure](cfg.cacheEntries()),
 		inflight: make(map[string]*call),
-		running:  make(map[string]int),
-		paced:    make(map[string]time.Time),
+		running:  make(map[budgetKey]int),
+		paced:    make(map[budgetKey]time.Time),
 	}, nil
 }
 
@@ -180,81 +178,112 @@ func (f *Fetcher) fetch(ctx context.Context, req provider.KeyRequest, observe Ob
 	}
 	key := cacheKey(req, u)
 	f.mu.Lock()
-	if doc, perr, ok := f.lookup(key, req); ok {
+	e := f.lookup(key, req)
+	if e.fresh || e.failed != nil {
 		f.mu.Unlock()
-		return answered(req, doc, perr, observe)
+		return e.answer(req, observe)
 	}
 	c, joined := f.inflight[key]
 	if !joined {
-		if !f.startLocked(req.Provider) {
+		if c = f.startLocked(ctx, key, req, u, e, observe); c == nil {
 			f.mu.Unlock()
+			if e.stale {
+				return stale(req, e.doc, observe)
+			}
 			return busy(req, observe)
 		}
-		c = &call{done: make(chan struct{})}
-		f.inflight[key] = c
-		// The fetch has a context of its own: a caller that hangs up
-		// does not cancel it for the others.
-		go f.run(context.WithoutCancel(ctx), key, req, u, c, observe)
 	}
 	f.mu.Unlock()
+	return e.await(ctx, req, c, joined, observe)
+}
+
+// startLocked starts the fetch of a document the cache cannot answer,
+// under f.mu, taking the provider's refresh budget for a document fetched
+// before and its other budget for any other; nil when that is spent.
+func (f *Fetcher) startLocked(ctx context.Context, key string, req provider.KeyRequest, u *url.URL, e entry, observe Observer) *call {
+	b := budgetKey{provider: req.Provider, refresh: e.known}
+	if !f.takeLocked(b) {
+		return nil
+	}
+	c := &call{done: make(chan struct{}), budget: b}
+	f.inflight[key] = c
+	// The fetch has a context of its own: a caller that hangs up does
+	// not cancel it for the others.
+	go f.run(context.WithoutCancel(ctx), key, req, u, c, e.stale, observe)
+	return c
+}
+
+// entry is what the cache has for a request, read under f.mu.
+type entry struct {
+	doc    provider.KeyDocument // the cached document, if any
+	fresh  bool                 // doc answers the request as it is
+	known  bool                 // a document was fetched before: a refetch takes the refresh budget
+	stale  bool                 // doc may stand in while its refetch is refused or fails
+	failed *provider.Error      // a failure still kept: answer it (or doc, if stale) without fetching
+}
+
+// lookup reads the cache, under f.mu. A document answers while it is
+// fresh and, when the request asks, young enough. Past its expiry, for up
+// to MaxStale, one that is young enough may stand in while its refetch
+// is refused or fails: it was the provider's document, and refusing
+// every delivery because a refetch cannot be had now would let a flood
+// of forged key locations (spending the budget) or a key server's
+// outage block genuine deliveries. A document never fetched has nothing
+// to stand in for it.
+func (f *Fetcher) lookup(key string, req provider.KeyRequest) entry {
+	now := f.now()
+	if c, ok := f.docs.get(key); ok {
+		young := req.RefreshOlderThan <= 0 || now.Sub(c.doc.Fetched) < req.RefreshOlderThan
+		e := entry{doc: c.doc, known: true, fresh: young && now.Before(c.expires),
+			stale: young && now.Before(c.expires.Add(MaxStale))}
+		if now.Before(c.retry) {
+			e.failed = c.failed
+		}
+		return e
+	}
+	if fl, ok := f.failures.get(key); ok && now.Before(fl.until) {
+		return entry{failed: fl.err}
+	}
+	return entry{}
+}
+
+// answer answers from the cache alone: a fresh document, else a failure
+// still kept, or the document standing in for it.
+func (e entry) answer(req provider.KeyRequest, observe Observer) (provider.KeyDocument, error) {
+	switch {
+	case e.fresh:
+		return answered(req, e.doc, nil, observe)
+	case e.stale:
+		return stale(req, e.doc, observe)
+	}
+	return answered(req, provider.KeyDocument{}, e.failed, observe)
+}
+
+// await answers with what c fetched or, when it failed, with the
+// document standing in for it. The call's starter (not joined) was
+// counted by run.
+func (e entry) await(ctx context.Context, req provider.KeyRequest, c *call, joined bool, observe Observer) (provider.KeyDocument, error) {
 	select {
 	case <-c.done:
-		if joined {
-			return answered(req, c.doc, c.err, observe)
-		}
-		return result(c.doc, c.err)
 	case <-ctx.Done():
 		return provider.KeyDocument{}, unavailable("stopped waiting for the key: %v", ctx.Err())
 	}
+	switch {
+	case c.err != nil && e.stale && joined:
+		return stale(req, e.doc, observe)
+	case c.err != nil && e.stale:
+		return e.doc, nil
+	case joined:
+		return answered(req, c.doc, c.err, observe)
+	}
+	return result(c.doc, c.err)
 }
 
-// startLocked takes one of the provider's MaxInFlight fetch slots and
-// one fetch of its pace (GCRA: a theoretical arrival time advanced by
-// FetchInterval per fetch, at most FetchBurst intervals ahead), under
-// f.mu; false when either is spent.
-func (f *Fetcher) startLocked(provider string) bool {
-	if f.running[provider] >= MaxInFlight {
-		return false
-	}
-	now := f.now()
-	next := f.paced[provider]
-	if next.Before(now) {
-		next = now
-	}
-	if next.Sub(now) >= FetchBurst*FetchInterval {
-		return false
-	}
-	f.paced[provider] = next.Add(FetchInterval)
-	f.running[provider]++
-	return true
-}
-
-// endLocked gives a fetch slot back, under f.mu.
-func (f *Fetcher) endLocked(provider string) {
-	if f.running[provider]--; f.running[provider] <= 0 {
-		delete(f.running, provider)
-	}
-}
-
-// busy refuses a fetch when the provider's slots or pace are spent. Nothing
-// is kept: it says nothing about the document.
-func busy(req provider.KeyRequest, observe Observer) (provider.KeyDocument, error) {
-	observe(req.Provider, OutcomeBusy)
-	return provider.KeyDocument{}, unavailable("too many key fetches for %s just now", req.Provider)
-}
-
-// lookup answers from the cache, under f.mu: a document that is fresh
-// and, when the request asks, young enough; else a failure still kept.
-func (f *Fetcher) lookup(key string, req provider.KeyRequest) (provider.KeyDocument, *provider.Error, bool) {
-	now := f.now()
-	if c, ok := f.docs.get(key); ok && now.Before(c.expires) &&
-		(req.RefreshOlderThan <= 0 || now.Sub(c.doc.Fetched) < req.RefreshOlderThan) {
-		return c.doc, nil, true
-	}
-	if fl, ok := f.failures.get(key); ok && now.Before(fl.until) {
-		return provider.KeyDocument{}, fl.err, true
-	}
-	return provider.KeyDocument{}, nil, false
+// stale answers with a document past its expiry whose refetch is
+// refused or failed.
+func stale(req provider.KeyRequest, doc provider.KeyDocument, observe Observer) (provider.KeyDocument, error) {
+	observe(req.Provider, OutcomeStale)
+	return doc, nil
 }
 
 // answered returns what the cache or another call's fetch gave.
@@ -276,43 +305,62 @@ func result(doc provider.KeyDocument, err *provider.Error) (provider.KeyDocument
 }
 
 // run makes one fetch, keeps its result and hands it to every waiter.
-func (f *Fetcher) run(ctx context.Context, key string, req provider.KeyRequest, u *url.URL, c *call, observe Observer) {
+// stale says its caller has a document to stand in should it fail.
+func (f *Fetcher) run(ctx context.Context, key string, req provider.KeyRequest, u *url.URL, c *call, stale bool, observe Observer) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	doc, life, err := f.get(ctx, req, u)
 	now := f.now()
 	f.mu.Lock()
 	delete(f.inflight, key)
-	f.endLocked(req.Provider)
+	f.endLocked(c.budget)
 	if err == nil {
 		f.docs.put(key, cached{doc: doc, expires: now.Add(life)})
 		f.failures.remove(key)
 	} else {
 		// A refused address is kept too: it spares a DNS lookup per
 		// delivery.
-		f.failures.put(key, failure{err: err, until: now.Add(FailureTTL)})
+		f.keepFailureLocked(key, err, now.Add(FailureTTL))
 	}
 	f.mu.Unlock()
 	c.doc, c.err = doc, err
 	// Counted before the callers are answered, so that what they
 	// observe afterwards includes this fetch.
-	observeFetch(req, err, observe)
+	if err != nil && stale {
+		observe(req.Provider, OutcomeStale)
+	} else {
+		observeFetch(req, err, observe)
+	}
 	close(c.done)
+}
+
+// keepFailureLocked keeps a failed fetch until then, under f.mu: with its
+// document when one was fetched before, else among the failures.
+func (f *Fetcher) keepFailureLocked(key string, err *provider.Error, until time.Time) {
+	if c, ok := f.docs.get(key); ok {
+		c.failed, c.retry = err, until
+		f.docs.put(key, c)
+		return
+	}
+	f.failures.put(key, failure{err: err, until: until})
 }
 
 // once fetches without the cache, for a one-off call: bounded the same
 // way (time, size, the provider's fetch slots), and cancelled with its
 // caller.
 func (f *Fetcher) once(ctx context.Context, req provider.KeyRequest, u *url.URL, observe Observer) (provider.KeyDocument, error) {
+	// A one-off fetch is never a refresh: it takes the budget that
+	// anyone may spend.
+	b := budgetKey{provider: req.Provider}
 	f.mu.Lock()
-	started := f.startLocked(req.Provider)
+	started := f.takeLocked(b)
 	f.mu.Unlock()
 	if !started {
 		return busy(req, observe)
 	}
 	defer func() {
 		f.mu.Lock()
-		f.endLocked(req.Provider)
+		f.endLocked(b)
 		f.mu.Unlock()
 	}()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)

@@ -294,9 +294,10 @@ func TestFetchIgnoresProxyVariables(t *testing.T) {
 
 func TestFetchCacheIsBounded(t *testing.T) {
 	ks := newKeyServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
-	f, _ := newFetcher(t, ks, Config{CacheEntries: 4})
+	f, clock := newFetcher(t, ks, Config{CacheEntries: 4})
 	get := func(i int) {
 		t.Helper()
+		clock.advance(FetchInterval) // within the pace for new documents
 		if _, err := f.Fetch(context.Background(), provider.KeyRequest{URL: fmt.Sprintf("%s/k%d.pem", ks.URL, i)}); err != nil {
 			t.Fatal(err)
 		}
@@ -487,6 +488,11 @@ func TestFetchBusy(t *testing.T) {
 		io.WriteString(w, "doc")
 	})
 	f, clock := newFetcher(t, ks, Config{})
+	known := provider.KeyRequest{Provider: "p", URL: ks.URL + "/known.pem"}
+	if _, err := f.Fetch(context.Background(), known); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(DefaultTTL) // known.pem expires; the pace is whole again
 	var wg sync.WaitGroup
 	for i := range MaxInFlight {
 		wg.Add(1)
@@ -510,14 +516,19 @@ func TestFetchBusy(t *testing.T) {
 	if seen.get(OutcomeBusy) != 2 {
 		t.Fatalf("outcomes %v, want 2 busy", seen.n)
 	}
+	// Nor is the refresh of a document fetched before: it has a budget
+	// of its own, which new documents cannot spend.
+	if _, err := src.Fetch(context.Background(), known); err != nil || seen.get(OutcomeFetched) != 1 {
+		t.Fatalf("refresh of a known document: %v, outcomes %v", err, seen.n)
+	}
 	// Another provider is not held up by this one's fetches.
 	if _, err := f.Fetch(context.Background(), provider.KeyRequest{Provider: "q", URL: ks.URL + "/other.pem"}); err != nil {
 		t.Fatalf("another provider: %v", err)
 	}
 	close(release)
 	wg.Wait()
-	if n := ks.hits.Load(); n != MaxInFlight+1 {
-		t.Fatalf("%d fetches, want %d", n, MaxInFlight+1)
+	if n := ks.hits.Load(); n != MaxInFlight+3 {
+		t.Fatalf("%d fetches, want %d", n, MaxInFlight+3)
 	}
 	// Busy was not kept: once the fetches end and the pace allows, the
 	// document is fetched.

@@ -22,6 +22,12 @@ const (
 	// FailureTTL keeps a failed fetch: a dead key server or a flood of
 	// forged key locations costs one fetch per location per FailureTTL.
 	FailureTTL = 30 * time.Second
+	// MaxStale is how long past its expiry a document that was fetched
+	// may still answer while its refetch is refused as busy or fails: a
+	// key server's outage, or a flood of forged key locations spending
+	// the fetch budget, blocks no genuine delivery for that long. Beyond
+	// it the document is too old to trust: refused until refetched.
+	MaxStale = 24 * time.Hour
 )
 
 // ttl is how long a 200 answer may be kept: Cache-Control's max-age less

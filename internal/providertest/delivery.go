@@ -43,6 +43,8 @@ type Delivery struct {
 	URL    string
 	Header http.Header
 	Body   []byte
+	// Removed names what Stripped took away.
+	Removed string
 }
 
 // Clone is a deep copy of d.
@@ -59,17 +61,20 @@ func Stripped(unsigned, signed Delivery) []Delivery {
 		if _, before := unsigned.Header[name]; !before {
 			d := signed.Clone()
 			d.Header.Del(name)
+			d.Removed = "header " + name
 			out = append(out, d)
 		}
 	}
 	if !bytes.Equal(signed.Body, unsigned.Body) {
 		d := signed.Clone()
 		d.Body = bytes.Clone(unsigned.Body)
+		d.Removed = "body signature"
 		out = append(out, d)
 	}
 	if signed.URL != unsigned.URL {
 		d := signed.Clone()
 		d.URL = unsigned.URL
+		d.Removed = "URL signature"
 		out = append(out, d)
 	}
 	return out

@@ -3,7 +3,6 @@ package caddymodule_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,7 +101,7 @@ func (r catalogRoute) check(t *testing.T, g *gatewaytest.Gateway, up *gatewaytes
 	unsigned, good := r.sign(t, g, r.key.Sign, time.Now())
 	t.Run("valid", func(t *testing.T) {
 		up.Reset()
-		resp, answer := postDelivery(t, g, good)
+		resp, answer := sendDelivery(t, g, good)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d (%s), want 200", resp.StatusCode, answer)
 		}
@@ -163,7 +162,7 @@ var boundByExpiry = map[string]string{
 func mustBeRefused(t *testing.T, g *gatewaytest.Gateway, up *gatewaytest.Upstream, forged providertest.Delivery) problem {
 	t.Helper()
 	up.Reset()
-	resp, answer := postDelivery(t, g, forged)
+	resp, answer := sendDelivery(t, g, forged)
 	p := decodeProblem(t, resp, answer)
 	if resp.StatusCode < 400 || resp.StatusCode >= 500 || p.Reason == "" {
 		t.Fatalf("status %d (%s), want a refusal", resp.StatusCode, answer)
@@ -174,19 +173,12 @@ func mustBeRefused(t *testing.T, g *gatewaytest.Gateway, up *gatewaytest.Upstrea
 	return p
 }
 
-// postDelivery POSTs a delivery to its URL with its header and body as they are.
-func postDelivery(t *testing.T, g *gatewaytest.Gateway, d providertest.Delivery) (*http.Response, []byte) {
+// sendDelivery POSTs a delivery to its URL, header and body as they are.
+func sendDelivery(t *testing.T, g *gatewaytest.Gateway, d providertest.Delivery) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, d.URL, bytes.NewReader(d.Body))
-	if err != nil {
-		t.Fatal(err)
+	path, ok := strings.CutPrefix(d.URL, g.URL)
+	if !ok {
+		t.Fatalf("delivery to %s, not to the gateway", d.URL)
 	}
-	req.Header = d.Header.Clone()
-	resp, err := g.Client.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", d.URL, err)
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	return resp, answer
+	return send(t, g, http.MethodPost, path, d.Header, string(d.Body))
 }

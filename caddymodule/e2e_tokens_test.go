@@ -25,6 +25,7 @@ import (
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
 	"github.com/webrev/webhook-gateway/internal/jwktest"
+	"github.com/webrev/webhook-gateway/internal/testtls"
 )
 
 // The token providers end to end: a real Caddy with the gateway, whose
@@ -56,11 +57,7 @@ func newTokenKeyServer(t *testing.T) *tokenKeyServer {
 	ks := &tokenKeyServer{plaidKeys: map[string][]byte{}}
 	ks.Server = httptest.NewTLSServer(http.HandlerFunc(ks.serve))
 	t.Cleanup(ks.Close)
-	ks.caFile = filepath.Join(t.TempDir(), "ca.pem")
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ks.Certificate().Raw})
-	if err := os.WriteFile(ks.caFile, ca, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ks.caFile = testtls.CAFile(t, ks.Server)
 	return ks
 }
 

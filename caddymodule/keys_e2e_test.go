@@ -5,14 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +21,7 @@ import (
 	"github.com/webrev/webhook-gateway/caddymodule/keyfetch"
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
+	"github.com/webrev/webhook-gateway/internal/testtls"
 )
 
 // fetchedKeyScheme is a test-only scheme whose key is a document fetched
@@ -124,11 +122,7 @@ func newKeyServer(t *testing.T, docs map[string]string) *keyServer {
 		}
 	}))
 	t.Cleanup(ks.Close)
-	ks.ca = filepath.Join(t.TempDir(), "keys-ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ks.Certificate().Raw})
-	if err := os.WriteFile(ks.ca, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ks.ca = testtls.CAFile(t, ks.Server)
 	return ks
 }
 

@@ -14,8 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/webrev/webhook-gateway/caddymodule/keyfetch"
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
+	"github.com/webrev/webhook-gateway/internal/testtls"
 )
 
 const (
@@ -147,10 +146,7 @@ func newSNSServers(t *testing.T) *snsServers {
 	})
 	// Runs before the servers close, which waits for the hanging handler.
 	t.Cleanup(func() { close(release) })
-	s.ca = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(s.ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.certs.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	s.ca = testtls.CAFile(t, s.certs.Server)
 	return s
 }
 

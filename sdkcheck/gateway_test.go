@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/webrev/webhook-gateway/internal/gatewaytest"
+	"github.com/webrev/webhook-gateway/internal/testtls"
 )
 
 // gateway is the one real Caddy every check goes through: a route per
@@ -68,12 +69,9 @@ func newKeyServer(t *testing.T, cases []sdkCase) *keyServer {
 			})
 		}
 	}
-	ks := &keyServer{Server: httptest.NewTLSServer(mux), caFile: filepath.Join(t.TempDir(), "keys-ca.pem")}
+	ks := &keyServer{Server: httptest.NewTLSServer(mux)}
 	t.Cleanup(ks.Close)
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ks.Certificate().Raw})
-	if err := os.WriteFile(ks.caFile, ca, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ks.caFile = testtls.CAFile(t, ks.Server)
 	return ks
 }
 

@@ -86,6 +86,10 @@ type part struct {
 	positions []int // each secret's position in the route's list
 }
 
+// Schemes are the schemes a secret's prefix chooses between, the
+// prefixless one first: tests make key material for each.
+func (s *byKeyPrefix) Schemes() []Scheme { return []Scheme{s.Scheme, s.alt} }
+
 // Sign implements Scheme.
 func (s *byKeyPrefix) Sign(secret string, m *Message) error {
 	if s.isAlt(secret) {

@@ -7,14 +7,11 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,6 +20,7 @@ import (
 	"github.com/webrev/webhook-gateway/caddymodule/keyfetch"
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
 	"github.com/webrev/webhook-gateway/internal/jwktest"
+	"github.com/webrev/webhook-gateway/internal/testtls"
 )
 
 // The token verifiers over the gateway's real key fetcher and a real
@@ -64,8 +62,7 @@ func newITServer(t *testing.T) (*itServer, *keyfetch.Fetcher) {
 		w.WriteHeader(http.StatusBadRequest)
 	}))
 	t.Cleanup(s.Close)
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw}), 0o600)
+	ca := testtls.CAFile(t, s.Server)
 	f, err := keyfetch.New(keyfetch.Config{Allow: []string{strings.TrimPrefix(s.URL, "https://")}, TLSCA: ca})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/webrev/webhook-gateway/internal/providertest"
 	"github.com/webrev/webhook-gateway/internal/vectors"
 )
 
@@ -206,7 +207,7 @@ func (*contentRecorder) BlockSize() int      { return 1 }
 // FuzzBodySignature fuzzes signatures carried in the body: Adyen's
 // batches and Braintree's form pairs.
 func FuzzBodySignature(f *testing.F) {
-	adyenBody := []byte(`{"notificationItems":[` + adyenItem("evt_1") + `,` + adyenItem("psp_2") + `]}`)
+	adyenBody := []byte(`{"notificationItems":[` + providertest.AdyenItem("evt_1") + `,` + providertest.AdyenItem("psp_2") + `]}`)
 	adyen := fuzzGenuine(f, "adyen", "0011223344556677", adyenBody, nil, "")
 	adyenV, _ := mustLookup("adyen").NewVerifier(VerifierConfig{Secrets: []string{"0011223344556677"}})
 	bt := fuzzGenuine(f, "braintree", fuzzSecret, []byte("bt_payload=cGF5bG9hZA%3D%3D%0A&bt_signature="), nil, "")
@@ -491,7 +492,7 @@ func FuzzTwilioSettings(f *testing.F) {
 // read the signed reference and amount.
 func FuzzAdyenAppReads(f *testing.F) {
 	const secret = "0011223344556677"
-	genuine := fuzzGenuine(f, "adyen", secret, []byte(`{"notificationItems":[`+adyenItem("psp_1")+`]}`), nil, "")
+	genuine := fuzzGenuine(f, "adyen", secret, []byte(`{"notificationItems":[`+providertest.AdyenItem("psp_1")+`]}`), nil, "")
 	v, err := mustLookup("adyen").NewVerifier(VerifierConfig{Secrets: []string{secret}})
 	if err != nil {
 		f.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/webrev/webhook-gateway/internal/providertest"
 )
 
 // The test stand-ins for the services that hand out keys: a KeySource
@@ -60,8 +62,8 @@ func tokenKeyPair(t testing.TB, s Scheme) keyPair {
 		der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
 		return keyPair{"es256-api", privatePEM(t, k), testPlaidSecret + hex.EncodeToString(der)}
 	case *BodyJWT:
-		k, _ := rsa.GenerateKey(rand.Reader, 2048)
-		return keyPair{"rsa", privatePEM(t, k), publicPEM(t, &k.PublicKey)}
+		kp := providertest.RSA()
+		return keyPair{kp.Name, kp.Sign, kp.Verify}
 	}
 	t.Fatalf("no token key for %T", s)
 	return keyPair{}

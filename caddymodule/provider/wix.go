@@ -12,8 +12,15 @@ import (
 // (Wix: the app's public key from the app dashboard verifies it; the
 // event is the "data" claim). The route's secrets are the public keys
 // (PEM). The token's exp bounds its life, with the tolerance as leeway;
-// an iat further than the tolerance in the future is refused.
+// an iat further than the tolerance in the future is refused. The bound
+// in the past is the sender's exp, not the tolerance: Wix's sample token
+// expires 300,000 s (about 83 h) after its iat, and Wix's own SDK checks
+// exp only, so a retry that resends the token stays valid until then
+// (dev.wix.com/docs/build-apps/build-your-app/authentication/verify-wix-requests).
 type BodyJWT struct{}
+
+// wixLifetime is the life Wix gives its tokens (exp - iat of its sample).
+const wixLifetime = 300000 * time.Second
 
 // Describe implements Scheme.
 func (s *BodyJWT) Describe() Description {
@@ -46,7 +53,7 @@ func (s *BodyJWT) Sign(secret string, m *Message) error {
 	}
 	claims := map[string]any{
 		"data": string(m.Body),
-		"iat":  m.Timestamp.Unix(), "exp": m.Timestamp.Add(5 * time.Minute).Unix(),
+		"iat":  m.Timestamp.Unix(), "exp": m.Timestamp.Add(wixLifetime).Unix(),
 	}
 	tok, err := signJWS(algRS256, "", claims, key)
 	if err != nil {

@@ -3,7 +3,6 @@ package queue
 import (
 	"bytes"
 	"context"
-	"encoding/pem"
 	"io"
 	"log"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/webrev/webhook-gateway/internal/testtls"
 )
 
 // seen is one request as an app saw it.
@@ -363,22 +364,12 @@ func TestDeliverKeepAlive(t *testing.T) {
 	}
 }
 
-// writeCA writes the certificate of a TLS test server as a PEM file.
-func writeCA(t *testing.T, s *httptest.Server) string {
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
-	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestDeliverTLS(t *testing.T) {
 	a := unstartedApp(t, nil)
 	a.EnableHTTP2 = true
 	a.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
 	a.StartTLS()
-	ca := writeCA(t, a.Server)
+	ca := testtls.CAFile(t, a.Server)
 	cases := []struct {
 		name   string
 		config Config

@@ -213,6 +213,11 @@ func (s *snsServers) forged() []forgedCertURL {
 		{"empty port", "https://sns.us-east-1.amazonaws.com:/cert.pem", "key_url_not_allowed"},
 		{"IPv6 literal", "https://[::1]/cert.pem", "key_url_not_allowed"},
 		{"private address not named exactly", s.decoy.URL + "/cert.pem", "key_url_not_allowed"},
+		// AWS's certificate URLs carry neither: each variant would be a
+		// document of its own, a cache entry and a fetch an attacker
+		// chooses, of the genuine certificate.
+		{"query on the allowed server", s.certs.URL + "/cert.pem?v=2", "key_url_not_allowed"},
+		{"fragment on the allowed server", s.certs.URL + "/cert.pem#v2", "key_url_not_allowed"},
 		// The allowed server is asked; its redirect is not followed,
 		// and keyfetch answers its status as the key being unavailable.
 		{"redirect to another server", s.certs.URL + "/redirect.pem", "key_unavailable"},

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -316,6 +317,12 @@ func (m snsMessage) checkHeaders(h http.Header) error {
 func (v *snsVerifier) key(r *Request, url string) (*rsa.PublicKey, error) {
 	if url == "" {
 		return nil, refuse(ReasonMissingSignature, "body has no SigningCertURL")
+	}
+	// AWS's certificate URLs have neither a query nor a fragment; each
+	// variant would be a document of its own, so a flood of them could
+	// push the genuine certificate out of the cache.
+	if strings.ContainsAny(url, "?#") {
+		return nil, refuse(ReasonKeyNotAllowed, "SigningCertURL has a query or a fragment")
 	}
 	doc, err := v.keys.Fetch(r.Ctx(), KeyRequest{Provider: snsKeyProvider, URL: url, HostPattern: snsHosts, PathSuffix: ".pem"})
 	if err != nil {

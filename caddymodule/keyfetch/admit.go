@@ -50,8 +50,10 @@ func (a allowList) admit(req provider.KeyRequest) (*url.URL, error) {
 	if req.PathSuffix != "" && !strings.HasSuffix(u.Path, req.PathSuffix) {
 		return nil, notAllowed("the key URL's path must end in %q", req.PathSuffix)
 	}
-	// One spelling per host, so that one document has one cache entry.
+	// One spelling per document, so that it has one cache entry: the
+	// host in lower case, no fragment (never sent) and no empty "?".
 	u.Host = strings.ToLower(u.Host)
+	u.Fragment, u.RawFragment, u.ForceQuery = "", "", false
 	return u, nil
 }
 

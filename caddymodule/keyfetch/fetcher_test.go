@@ -477,6 +477,38 @@ func TestFetchPostKeyedByBody(t *testing.T) {
 	}
 }
 
+// A fragment is never sent, and "?" asks for no query: spellings of one
+// URL that differ only so are one document, one cache entry and one
+// fetch, or a flood of them would fetch at will and evict the others.
+func TestFetchOneEntryPerDocument(t *testing.T) {
+	cases := []struct {
+		name string
+		urls []string // the same document spelled differently
+	}{
+		{"fragments", []string{"/key.pem", "/key.pem#a", "/key.pem#b"}},
+		{"empty query", []string{"/key.pem", "/key.pem?"}},
+		{"empty query and fragment", []string{"/key.pem?#x", "/key.pem"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ks := newKeyServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.RequestURI()) })
+			f, _ := newFetcher(t, ks, Config{})
+			for _, u := range tc.urls {
+				doc, err := f.Fetch(context.Background(), provider.KeyRequest{URL: ks.URL + u, PathSuffix: ".pem"})
+				if err != nil || string(doc.Body) != "/key.pem" {
+					t.Fatalf("%s: %q, %v", u, doc.Body, err)
+				}
+			}
+			if n := ks.hits.Load(); n != 1 {
+				t.Fatalf("%d fetches, want 1", n)
+			}
+			if n := f.docs.len(); n != 1 {
+				t.Fatalf("%d cache entries, want 1", n)
+			}
+		})
+	}
+}
+
 func TestFetchBusy(t *testing.T) {
 	release, entered := make(chan struct{}), make(chan struct{}, MaxInFlight)
 	hanging := hang(release, entered)

@@ -152,7 +152,8 @@ func TestConfigValidate(t *testing.T) {
 func TestPublic(t *testing.T) {
 	for _, a := range []string{"127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
 		"0.0.0.0", "255.255.255.255", "224.0.0.1", "::1", "::", "fc00::1", "fd12::1", "fe80::1", "ff02::1",
-		"::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::7f00:1", "64:ff9b::a00:1", "2002:a00:1::1"} {
+		"::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::7f00:1", "64:ff9b::a00:1", "2002:a00:1::1",
+		"::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "3fff::1"} {
 		if public(netip.MustParseAddr(a)) {
 			t.Errorf("%s counted as public", a)
 		}

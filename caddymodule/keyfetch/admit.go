@@ -58,15 +58,22 @@ func (a allowList) admit(req provider.KeyRequest) (*url.URL, error) {
 }
 
 // hostAllowed admits a host on port 443: named by the provider, matching
-// its pattern, or allowed by the config.
+// its pattern, or allowed by the config. A request with a pattern names
+// a URL the message chose (SNS's SigningCertURL): a config's host entry,
+// meant for the key locations the config names (keys_url), does not
+// widen it, or any .pem file on that host would sign messages; only an
+// exact host:port entry does.
 func (a allowList) hostAllowed(req provider.KeyRequest, host string) bool {
-	if a.hosts[host] || a.exact[net.JoinHostPort(host, "443")] {
+	if a.exact[net.JoinHostPort(host, "443")] {
 		return true
 	}
 	if slices.ContainsFunc(req.Hosts, func(h string) bool { return strings.EqualFold(h, host) }) {
 		return true
 	}
-	return req.HostPattern != nil && req.HostPattern.MatchString(host)
+	if req.HostPattern != nil {
+		return req.HostPattern.MatchString(host)
+	}
+	return a.hosts[host]
 }
 
 // validHost accepts a DNS name of letters, digits, hyphens and dots, or

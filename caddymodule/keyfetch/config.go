@@ -38,9 +38,11 @@ type Config struct {
 	// Allow admits hosts beyond those each provider names itself
 	// (Google's JWKS host, Plaid's API hosts, the SNS host pattern): a
 	// route's keys_url must name one. "host" admits that host on port
-	// 443. "host:port" admits exactly that host and port, and is the
-	// only way to reach a loopback, private or link-local address (a key
-	// server inside your network, a test server). Default: none.
+	// 443 for the key locations the config names, never for one a
+	// message names (SNS's SigningCertURL). "host:port" admits exactly
+	// that host and port for every provider, and is the only way to
+	// reach a loopback, private or link-local address (a key server
+	// inside your network, a test server). Default: none.
 	Allow []string `json:"allow,omitempty"`
 
 	// Timeout bounds each fetch, from dialing to the last byte of the

@@ -53,6 +53,10 @@ func TestFetchRefusesWithoutFetching(t *testing.T) {
 		{"empty port", nil, provider.KeyRequest{URL: "https://127.0.0.1:/key.pem", Hosts: []string{"127.0.0.1"}}, provider.ReasonKeyNotAllowed},
 		{"other host", nil, provider.KeyRequest{URL: "https://keys.example.com/key.pem"}, provider.ReasonKeyNotAllowed},
 		{"host outside the pattern", nil, provider.KeyRequest{URL: "https://sns.evil.example/key.pem", HostPattern: snsHosts}, provider.ReasonKeyNotAllowed},
+		// A host entry admits a key location the config names (keys_url),
+		// not one a forged message names: any .pem file on that host
+		// would become a signing certificate.
+		{"host entry for a URL the message names", []string{hp, "keys.invalid"}, provider.KeyRequest{URL: "https://keys.invalid/key.pem", HostPattern: snsHosts, PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},
 		{"pattern host with a port", nil, provider.KeyRequest{URL: "https://sns.us-east-1.amazonaws.com:" + ks.port() + "/key.pem", HostPattern: snsHosts}, provider.ReasonKeyNotAllowed},
 		{"path suffix", nil, provider.KeyRequest{URL: ks.URL + "/key.txt", PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},
 		{"suffix in the query only", nil, provider.KeyRequest{URL: ks.URL + "/key?x=.pem", PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},

@@ -42,6 +42,9 @@ type KeyRequest struct {
 
 	// HostPattern, when set, admits hosts that match it, on port 443
 	// only (SNS's official pattern for the hosts of its certificates).
+	// It marks a URL the message names: the KeySource's host entries
+	// (meant for configured key locations) do not widen it, only its
+	// exact host:port entries.
 	HostPattern *regexp.Regexp
 
 	// PathSuffix, when set, is required of the URL's path (".pem").

@@ -1,6 +1,7 @@
 package keyfetch
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -251,11 +252,43 @@ func TestFetchAnswers(t *testing.T) {
 		{"redirect", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/other.pem", http.StatusMovedPermanently)
 		}, provider.ReasonKeyUnavailable},
+		// The cap counts what the transparent gzip decoding yields.
+		{"gzip bomb", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			zw.Write(make([]byte, 8<<20))
+			zw.Close()
+		}, provider.ReasonKeyUnavailable},
+		{"gzip within the cap", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			zw.Write([]byte(strings.Repeat("k", limit)))
+			zw.Close()
+		}, ""},
+		{"content length longer than the body", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, "short")
+		}, provider.ReasonKeyUnavailable},
+		// The timeout bounds the body too: a server that never stops
+		// sending a byte at a time is cut off, not waited for.
+		{"body dribbled", func(w http.ResponseWriter, r *http.Request) {
+			for {
+				if _, err := io.WriteString(w, "k"); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}, provider.ReasonKeyUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ks := newKeyServer(t, tc.handler)
-			f, _ := newFetcher(t, ks, Config{MaxBytes: limit})
+			f, _ := newFetcher(t, ks, Config{MaxBytes: limit, Timeout: durationOf(MinTimeout)})
 			doc, err := f.Fetch(context.Background(), provider.KeyRequest{URL: ks.URL + "/key.pem"})
 			if tc.reason == "" {
 				if err != nil || len(doc.Body) != limit {

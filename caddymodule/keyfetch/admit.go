@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 
@@ -50,6 +51,9 @@ func (a allowList) admit(req provider.KeyRequest) (*url.URL, error) {
 	if req.PathSuffix != "" && !strings.HasSuffix(u.Path, req.PathSuffix) {
 		return nil, notAllowed("the key URL's path must end in %q", req.PathSuffix)
 	}
+	if req.HostPattern != nil && !plainPath(u) {
+		return nil, notAllowed("the key URL's path must be written plainly: no needless escapes, no empty or dot segments")
+	}
 	// One spelling per document, so that it has one cache entry: the
 	// host in lower case, no fragment (never sent) and no empty "?".
 	u.Host = strings.ToLower(u.Host)
@@ -74,6 +78,14 @@ func (a allowList) hostAllowed(req provider.KeyRequest, host string) bool {
 		return req.HostPattern.MatchString(host)
 	}
 	return a.hosts[host]
+}
+
+// plainPath says a path is spelled the one way of its document, as a URL
+// a message names must be: spellings a server reads alike ("%6b" for
+// "k", "/a/../", "//") would each be a cache entry and a fetch of their
+// own, and a flood of them would fetch at will and evict the others.
+func plainPath(u *url.URL) bool {
+	return u.RawPath == "" && (u.Path == "" || path.Clean(u.Path) == u.Path)
 }
 
 // validHost accepts a DNS name of letters, digits, hyphens and dots, or

@@ -58,6 +58,11 @@ func TestFetchRefusesWithoutFetching(t *testing.T) {
 		// not one a forged message names: any .pem file on that host
 		// would become a signing certificate.
 		{"host entry for a URL the message names", []string{hp, "keys.invalid"}, provider.KeyRequest{URL: "https://keys.invalid/key.pem", HostPattern: snsHosts, PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},
+		// A URL the message names has one spelling per document: other
+		// spellings of one path would each be a cache entry and a fetch.
+		{"escaped letter in a message's path", nil, provider.KeyRequest{URL: ks.URL + "/%6bey.pem", HostPattern: snsHosts, PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},
+		{"dot segment in a message's path", nil, provider.KeyRequest{URL: ks.URL + "/x/../key.pem", HostPattern: snsHosts, PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},
+		{"empty segment in a message's path", nil, provider.KeyRequest{URL: ks.URL + "//key.pem", HostPattern: snsHosts, PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},
 		{"pattern host with a port", nil, provider.KeyRequest{URL: "https://sns.us-east-1.amazonaws.com:" + ks.port() + "/key.pem", HostPattern: snsHosts}, provider.ReasonKeyNotAllowed},
 		{"path suffix", nil, provider.KeyRequest{URL: ks.URL + "/key.txt", PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},
 		{"suffix in the query only", nil, provider.KeyRequest{URL: ks.URL + "/key?x=.pem", PathSuffix: ".pem"}, provider.ReasonKeyNotAllowed},

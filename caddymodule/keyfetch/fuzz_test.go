@@ -32,6 +32,11 @@ func FuzzAdmit(f *testing.F) {
 		"https://sns.us-east-1.amazonaws.com%2f@x/x.pem",
 		"https://sns.us-east-1.amazonaws.com:/x.pem",
 		"//sns.us-east-1.amazonaws.com/x.pem",
+		"https://sns.us-east-1.amazonaws.com/%53x.pem",
+		"https://sns.us-east-1.amazonaws.com/a/../x.pem",
+		"https://sns.us-east-1.amazonaws.com//x.pem",
+		"https://sns.us-east-1.amazonaws.com/x.pem#a",
+		"https://sns.us-east-1.amazonaws.com/x.pem?",
 	} {
 		f.Add(s)
 	}
@@ -56,6 +61,16 @@ func FuzzAdmit(f *testing.F) {
 		// host entry does not admit it, only the rules or an exact entry.
 		if port == "" && !allow.exact[net.JoinHostPort(host, "443")] && host != "www.googleapis.com" && !snsHosts.MatchString(host) {
 			t.Fatalf("admitted host %q of %q", host, raw)
+		}
+		// One spelling per document: nothing that is not sent, and a
+		// path a server could not read as another spelling of it.
+		if u.Fragment != "" || u.ForceQuery || u.RawPath != "" {
+			t.Fatalf("admitted %q as %q, which has another spelling", raw, u)
+		}
+		for i, seg := range strings.Split(u.Path, "/") {
+			if i > 0 && (seg == "" || seg == "." || seg == "..") {
+				t.Fatalf("admitted %q with path %q", raw, u.Path)
+			}
 		}
 		// What net/http will dial is what was checked.
 		hr, err := http.NewRequest(http.MethodGet, u.String(), nil)

@@ -135,11 +135,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
-	if h.HMAC == nil {
+	if !h.hasCustomScheme() {
 		if _, ok := provider.Lookup(h.Provider); !ok {
 			// Point at the name, not at the end of the block we had to read
 			// to know that no scheme describes it.
-			return fmt.Errorf("unknown provider %q: run `webhook-gateway providers` for the list, or add a `scheme hmac { … }` block, at %s:%d",
+			return fmt.Errorf("unknown provider %q: run `webhook-gateway providers` for the list, or add a `scheme hmac { … }` or `scheme token { … }` block, at %s:%d",
 				h.Provider, nameToken.File, nameToken.Line)
 		}
 	}
@@ -285,8 +285,15 @@ func (h *Handler) unmarshalScheme(d *caddyfile.Dispenser) error {
 	if err != nil {
 		return err
 	}
-	if kind != "hmac" {
-		return d.Errf("unknown scheme %q (known: hmac)", kind)
+	if h.hasCustomScheme() {
+		return d.Errf("a second scheme block: a route has one scheme")
+	}
+	switch kind {
+	case "hmac":
+	case "token":
+		return h.unmarshalTokenScheme(d)
+	default:
+		return d.Errf("unknown scheme %q (known: hmac, token)", kind)
 	}
 	h.HMAC = new(provider.HMAC)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -295,6 +302,37 @@ func (h *Handler) unmarshalScheme(d *caddyfile.Dispenser) error {
 		}
 	}
 	if err := h.HMAC.Validate(); err != nil {
+		return d.Errf("%v", err)
+	}
+	return nil
+}
+
+// unmarshalTokenScheme reads `scheme token { header <name> | query <name>
+// | basic; prefix <text> }`.
+func (h *Handler) unmarshalTokenScheme(d *caddyfile.Dispenser) error {
+	h.Token = new(provider.Token)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch opt := d.Val(); opt {
+		case "header":
+			h.Token.Header, err = oneArg(d)
+		case "query":
+			h.Token.Query, err = oneArg(d)
+		case "prefix":
+			h.Token.Prefix, err = oneArg(d)
+		case "basic":
+			h.Token.Basic = true
+			if d.NextArg() {
+				err = d.ArgErr()
+			}
+		default:
+			err = d.Errf("unknown token scheme option %q (known: header, query, prefix, basic)", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := h.Token.Validate(); err != nil {
 		return d.Errf("%v", err)
 	}
 	return nil

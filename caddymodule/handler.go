@@ -45,6 +45,13 @@ type Handler struct {
 	// in. It cannot be combined with a built-in provider's name.
 	HMAC *provider.HMAC `json:"hmac,omitempty"`
 
+	// Token describes a sender that is not built in and proves itself
+	// with a static secret (a header it sends as configured, a query
+	// parameter, or basic auth) rather than a signature: nothing covers
+	// the body, so only TLS and the token's secrecy protect the route.
+	// It cannot be combined with HMAC or a built-in provider's name.
+	Token *provider.Token `json:"token,omitempty"`
+
 	// Secrets verify signatures. Several are tried in order, so a new
 	// secret can be added before the old one is retired. {env.NAME} and
 	// {file./path} placeholders are resolved once, at provision time.
@@ -240,7 +247,7 @@ func (h *Handler) resolveProvider() (*provider.Provider, error) {
 		return nil, fmt.Errorf("provider is required")
 	}
 	builtin, known := provider.Lookup(h.Provider)
-	if h.HMAC == nil {
+	if !h.hasCustomScheme() {
 		if !known {
 			return nil, fmt.Errorf("unknown provider %q (run `webhook-gateway providers` for the list, or describe it with a scheme block)", h.Provider)
 		}
@@ -248,6 +255,15 @@ func (h *Handler) resolveProvider() (*provider.Provider, error) {
 	}
 	if known {
 		return nil, fmt.Errorf("provider %q is built in; give a generic scheme another name", h.Provider)
+	}
+	if h.HMAC != nil && h.Token != nil {
+		return nil, fmt.Errorf("provider %s: one scheme block only (hmac or token)", h.Provider)
+	}
+	if h.Token != nil {
+		if err := h.Token.Validate(); err != nil {
+			return nil, fmt.Errorf("provider %s: %w", h.Provider, err)
+		}
+		return &provider.Provider{Name: h.Provider, Scheme: h.Token}, nil
 	}
 	if err := h.HMAC.Validate(); err != nil {
 		return nil, fmt.Errorf("provider %s: %w", h.Provider, err)
@@ -261,6 +277,10 @@ func (h *Handler) resolveProvider() (*provider.Provider, error) {
 	}
 	return p, nil
 }
+
+// hasCustomScheme says whether the route describes its sender with a
+// scheme block instead of naming a built-in provider.
+func (h *Handler) hasCustomScheme() bool { return h.HMAC != nil || h.Token != nil }
 
 // resolveSecrets expands placeholders once, so that a secret file or
 // variable is read at start-up and a missing one fails the config.

@@ -77,7 +77,7 @@ const gatewayHeaderPrefix = "Webhook-Gateway-"
 // it over in a handshake that the gateway forwards (Asana): it may be
 // configured so, forwards handshakes and refuses every delivery.
 func awaitsSecret(h *Handler) bool {
-	if len(h.Secrets) > 0 || h.HMAC != nil {
+	if len(h.Secrets) > 0 || h.hasCustomScheme() {
 		return false
 	}
 	p, ok := provider.Lookup(h.Provider)

@@ -131,7 +131,7 @@ func (h *Handler) verifierConfig(secrets []string, keys provider.KeySource) prov
 // needsSecret says whether a route must configure a secret: not when its
 // provider's keys are fetched, nor while its secret awaits a handshake.
 func needsSecret(h *Handler) bool {
-	if h.HMAC == nil {
+	if !h.hasCustomScheme() {
 		if p, ok := provider.Lookup(h.Provider); ok && p.Secretless {
 			return false
 		}

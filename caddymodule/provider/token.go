@@ -50,7 +50,8 @@ func (s *Token) Describe() Description {
 	return d
 }
 
-func (s *Token) validate() error {
+// Validate checks a token scheme given in a config.
+func (s *Token) Validate() error {
 	if s.Header == "" && s.Query == "" && !s.Basic {
 		return fmt.Errorf("token scheme: header or query is required")
 	}
@@ -80,7 +81,7 @@ func (s *Token) header() string {
 
 // NewVerifier implements Scheme.
 func (s *Token) NewVerifier(cfg VerifierConfig) (Verifier, error) {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	if len(cfg.Secrets) == 0 {
@@ -99,7 +100,7 @@ func (s *Token) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 
 // Sign implements Scheme.
 func (s *Token) Sign(secret string, m *Message) error {
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return err
 	}
 	want, err := s.expected(secret)

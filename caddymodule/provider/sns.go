@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -216,24 +215,16 @@ func (SNS) NewVerifier(cfg VerifierConfig) (Verifier, error) {
 	if len(cfg.Topics) == 0 {
 		return nil, errors.New("sns scheme: topics is required: list the topic ARNs this route accepts")
 	}
-	return &snsVerifier{keys: cfg.Keys, topics: slices.Clone(cfg.Topics), tolerance: cfg.Tolerance}, nil
+	return &snsVerifier{keys: cfg.Keys, topics: slices.Clone(cfg.Topics), tolerance: cfg.Tolerance, certs: newParsedDocs(parseCertificate)}, nil
 }
 
 type snsVerifier struct {
 	keys      KeySource
 	topics    []string
 	tolerance time.Duration
-	// last is the certificate parsed last, by the identity of the
-	// fetched document, which the KeySource shares between callers
-	// until it fetches again: a burst signed by one certificate parses
-	// it once. Holding the document keeps its address from being reused.
-	last atomic.Pointer[parsedCert]
-}
-
-type parsedCert struct {
-	doc  *byte
-	n    int
-	cert *x509.Certificate
+	// certs are the certificates parsed, by URL: a burst signed by one
+	// certificate parses it once.
+	certs *parsedDocs[*x509.Certificate]
 }
 
 // Verify checks, in order: the envelope, the headers that repeat its
@@ -328,7 +319,7 @@ func (v *snsVerifier) key(r *Request, url string) (*rsa.PublicKey, error) {
 	if err != nil {
 		return nil, keyRefusal(err)
 	}
-	cert, err := v.certificate(doc.Body)
+	cert, err := v.certs.get(url, doc.Body)
 	if err != nil {
 		return nil, refuse(ReasonKeyUnavailable, "SigningCertURL: %v", err)
 	}
@@ -346,13 +337,10 @@ func (v *snsVerifier) key(r *Request, url string) (*rsa.PublicKey, error) {
 	return key, nil
 }
 
-// certificate reads the first PEM certificate of a fetched document.
-func (v *snsVerifier) certificate(doc []byte) (*x509.Certificate, error) {
+// parseCertificate reads the first PEM certificate of a fetched document.
+func parseCertificate(doc []byte) (*x509.Certificate, error) {
 	if len(doc) == 0 {
 		return nil, errors.New("empty document")
-	}
-	if last := v.last.Load(); last != nil && last.doc == &doc[0] && last.n == len(doc) {
-		return last.cert, nil
 	}
 	block, _ := pem.Decode(doc)
 	if block == nil || block.Type != "CERTIFICATE" {
@@ -362,7 +350,6 @@ func (v *snsVerifier) certificate(doc []byte) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, errors.New("certificate does not parse")
 	}
-	v.last.Store(&parsedCert{doc: &doc[0], n: len(doc), cert: cert})
 	return cert, nil
 }
 

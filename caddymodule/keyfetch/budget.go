@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/webrev/webhook-gateway/caddymodule/provider"
+	"github.com/webrev/webhook-gateway/caddymodule/store"
 )
 
 // Bounds on the fetches of one provider, so that a flood of distinct key
@@ -39,27 +40,28 @@ type budgetKey struct {
 	refresh  bool // a refetch of a cached document
 }
 
+// The two budgets' paces, for the project's one GCRA: one fetch per
+// interval, a burst of them after a quiet spell.
+var (
+	fetchPace   = store.Limit{Count: 1, Period: FetchInterval, Burst: FetchBurst}
+	refreshPace = store.Limit{Count: 1, Period: RefreshInterval, Burst: RefreshBurst}
+)
+
 // takeLocked takes one of the budget's fetch slots and one fetch of its
-// pace (GCRA: a theoretical arrival time advanced by the interval per
-// fetch, at most a burst of intervals ahead), under f.mu; false when
-// either is spent.
+// pace, under f.mu; false when either is spent.
 func (f *Fetcher) takeLocked(b budgetKey) bool {
-	inFlight, burst, interval := MaxInFlight, FetchBurst, FetchInterval
+	inFlight, pace := MaxInFlight, fetchPace
 	if b.refresh {
-		inFlight, burst, interval = MaxRefreshInFlight, RefreshBurst, RefreshInterval
+		inFlight, pace = MaxRefreshInFlight, refreshPace
 	}
 	if f.running[b] >= inFlight {
 		return false
 	}
-	now := f.now()
-	next := f.paced[b]
-	if next.Before(now) {
-		next = now
-	}
-	if next.Sub(now) >= time.Duration(burst)*interval {
+	allowed, tat := store.GCRA(pace, f.now().UnixMicro(), f.paced[b])
+	if !allowed {
 		return false
 	}
-	f.paced[b] = next.Add(interval)
+	f.paced[b] = tat
 	f.running[b]++
 	return true
 }

@@ -66,8 +66,8 @@ type Fetcher struct {
 	docs     *lru[cached]
 	failures *lru[failure]
 	inflight map[string]*call
-	running  map[budgetKey]int       // fetches running, per budget
-	paced    map[budgetKey]time.Time // per budget: when its pace allows the next fetch without burst
+	running  map[budgetKey]int   // fetches running, per budget
+	paced    map[budgetKey]int64 // per budget: the GCRA's theoretical arrival time, Unix µs
 }
 
 // cached is a document fetched before, with the failure of its last
@@ -134,7 +134,7 @@ func New(cfg Config) (*Fetcher, error) {
 		failures: newLRU[failure](cfg.cacheEntries()),
 		inflight: make(map[string]*call),
 		running:  make(map[budgetKey]int),
-		paced:    make(map[budgetKey]time.Time),
+		paced:    make(map[budgetKey]int64),
 	}, nil
 }
 

@@ -58,22 +58,31 @@ func registerKeyFetchMetrics(reg *prometheus.Registry) (keyfetch.Observer, error
 	return func(provider, outcome string) { fetches.WithLabelValues(provider, outcome).Inc() }, nil
 }
 
-// keyOptions are the route options that only providers whose keys are
-// fetched read, by their config names (provider.Provider.Options).
-func (h *Handler) keyOptions() []struct {
-	name string
-	set  bool
+// keyStringOptions are the single-valued route options that only
+// providers whose keys are fetched read, by their config names.
+func (h *Handler) keyStringOptions() []struct {
+	name  string
+	value *string
 } {
 	return []struct {
-		name string
-		set  bool
-	}{
-		{"topics", len(h.Topics) > 0},
-		{"audience", h.Audience != ""},
-		{"service_account", h.ServiceAccount != ""},
-		{"client_id", h.ClientID != ""},
-		{"keys_url", h.KeysURL != ""},
+		name  string
+		value *string
+	}{{"audience", &h.Audience}, {"service_account", &h.ServiceAccount}, {"client_id", &h.ClientID}, {"keys_url", &h.KeysURL}}
+}
+
+// setKeyOptions names the key-fetch options the route sets
+// (provider.Provider.Options spells them the same way).
+func (h *Handler) setKeyOptions() []string {
+	var set []string
+	if len(h.Topics) > 0 {
+		set = append(set, "topics")
 	}
+	for _, o := range h.keyStringOptions() {
+		if *o.value != "" {
+			set = append(set, o.name)
+		}
+	}
+	return set
 }
 
 // checkKeyOptions refuses an option the provider does not read: set on
@@ -88,9 +97,9 @@ func (h *Handler) checkKeyOptions(p *provider.Provider) error {
 // unreadKeyOption is the first key-fetch option the route sets and its
 // provider does not read, or "".
 func (h *Handler) unreadKeyOption(p *provider.Provider) string {
-	for _, o := range h.keyOptions() {
-		if o.set && !slices.Contains(p.Options, o.name) {
-			return o.name
+	for _, name := range h.setKeyOptions() {
+		if !slices.Contains(p.Options, name) {
+			return name
 		}
 	}
 	return ""
@@ -102,10 +111,7 @@ func (h *Handler) resolveKeyOptions() error {
 	if h.topics, err = resolveOptions("topics", h.Topics); err != nil {
 		return err
 	}
-	for _, o := range []struct {
-		name  string
-		value *string
-	}{{"audience", &h.Audience}, {"service_account", &h.ServiceAccount}, {"client_id", &h.ClientID}, {"keys_url", &h.KeysURL}} {
+	for _, o := range h.keyStringOptions() {
 		if *o.value, err = resolveOption(o.name, *o.value); err != nil {
 			return err
 		}
